@@ -1,0 +1,25 @@
+"""GET /api/v1/models/{model_id}/versions/{version}: one version of a model."""
+
+from typing import TYPE_CHECKING
+
+from cirrus_core.api import API_PREFIX, entrypoint, make_resolver
+from cirrus_core.registry.http import ModelIdPath, VersionPath, error_responses
+from cirrus_core.registry.wiring import registry_service
+
+if TYPE_CHECKING:
+    from cirrus_core.registry.models import ModelVersion
+
+app = make_resolver()
+
+
+@app.get(
+    f"{API_PREFIX}/models/<model_id>/versions/<version>",
+    tags=["registry"],
+    summary="Get a version",
+    responses=error_responses(404),
+)
+def get_version(model_id: ModelIdPath, version: VersionPath) -> "ModelVersion":
+    return registry_service().get_version(model_id, version)
+
+
+lambda_handler = entrypoint(app)

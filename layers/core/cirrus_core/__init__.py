@@ -1,0 +1,1 @@
+"""Code shared by every Cirrus function: domain models and services, AWS adapters, API plumbing."""

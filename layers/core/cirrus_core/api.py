@@ -1,0 +1,164 @@
+"""API plumbing shared by every HTTP function: the resolver factory, error bodies, the entry point.
+
+Every route function builds its resolver with `make_resolver()` and exports
+`lambda_handler = entrypoint(app)`. Authentication (claims present) and the body-size bound are
+checked before Powertools validates the body, so an anonymous or oversized request never reaches
+validation, and the error body has one shape everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from cirrus_core.errors import (
+    CirrusError,
+    MalformedJson,
+    PayloadTooLarge,
+    RouteNotFound,
+    UnprocessableEntity,
+)
+from cirrus_core.observability import logger, metrics, tracer
+from cirrus_core.principal import Principal, principal_from_claims
+from cirrus_core.settings import get_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+LambdaHandler = Callable[[dict[str, Any], "LambdaContext"], dict[str, Any]]
+
+API_PREFIX = "/api/v1"
+ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Correlation-Id"]
+_PRINCIPAL_KEY = "principal"
+
+
+def error_body(error: CirrusError, request_id: str | None) -> dict[str, Any]:
+    """The one error shape of the API."""
+    return {
+        "error": {"code": error.code, "message": error.message, "details": error.details},
+        "request_id": request_id,
+    }
+
+
+def _request_id(event: dict[str, Any]) -> str | None:
+    context = event.get("requestContext") or {}
+    request_id = context.get("requestId")
+    return str(request_id) if request_id else None
+
+
+def _validation_details(errors: list[Any]) -> list[dict[str, Any]]:
+    details = []
+    for error in errors:
+        location = ".".join(str(part) for part in error.get("loc", ()))
+        details.append({"field": location, "message": error.get("msg", ""), "type": error.get("type", "")})
+    return details
+
+
+def make_resolver() -> APIGatewayRestResolver:
+    """A REST resolver with validation, CORS and Cirrus's error mapping."""
+    settings = get_settings()
+    app = APIGatewayRestResolver(
+        enable_validation=True,
+        cors=CORSConfig(
+            allow_origin=settings.cors_allow_origin,
+            allow_headers=ALLOWED_HEADERS,
+            expose_headers=["X-Correlation-Id"],
+            max_age=600,
+        ),
+    )
+
+    def render(error: CirrusError) -> Response[Any]:
+        return Response(
+            status_code=error.status,
+            content_type=content_types.APPLICATION_JSON,
+            body=error_body(error, _request_id(app.current_event.raw_event)),
+        )
+
+    @app.exception_handler(CirrusError)  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
+    def handle_domain_error(error: CirrusError) -> Response[Any]:
+        logger.info("Request refused", extra={"code": error.code, "status": error.status})
+        return render(error)
+
+    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+    def handle_validation_error(error: RequestValidationError) -> Response[Any]:
+        errors = list(error.errors())
+        if any(item.get("type") == "json_invalid" for item in errors):
+            return render(MalformedJson("The request body is not valid JSON.", _validation_details(errors)))
+        return render(UnprocessableEntity("The request is invalid.", _validation_details(errors)))
+
+    @app.not_found
+    def handle_not_found(_: Exception) -> Response[Any]:
+        return render(RouteNotFound("No route matches this request."))
+
+    return app
+
+
+def request_principal(app: APIGatewayRestResolver) -> Principal:
+    """The caller of the request being handled (checked by the entry point before routing)."""
+    principal = app.context.get(_PRINCIPAL_KEY)
+    if not isinstance(principal, Principal):  # pragma: no cover - the entry point always sets it
+        raise RuntimeError("entrypoint() did not run for this request")
+    return principal
+
+
+def _early_refusal(error: CirrusError, event: dict[str, Any]) -> dict[str, Any]:
+    settings = get_settings()
+    return {
+        "statusCode": error.status,
+        "headers": {
+            "Content-Type": content_types.APPLICATION_JSON,
+            "Access-Control-Allow-Origin": settings.cors_allow_origin,
+        },
+        "body": json.dumps(error_body(error, _request_id(event))),
+        "isBase64Encoded": False,
+    }
+
+
+def _body_size(event: dict[str, Any]) -> int:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return len(body) * 3 // 4
+    return len(body.encode("utf-8"))
+
+
+def _handle(
+    app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext, *, idempotent: bool
+) -> dict[str, Any]:
+    limit = get_settings().max_body_bytes
+    if _body_size(event) > limit:
+        return _early_refusal(PayloadTooLarge(f"The request body exceeds {limit} bytes."), event)
+    claims = ((event.get("requestContext") or {}).get("authorizer") or {}).get("claims")
+    try:
+        principal = principal_from_claims(claims)
+    except CirrusError as error:
+        return _early_refusal(error, event)
+    logger.append_keys(actor=principal.actor)
+    if idempotent:
+        from cirrus_core.idempotency import register_context
+
+        register_context(context)
+    app.context[_PRINCIPAL_KEY] = principal
+    return app.resolve(event, context)
+
+
+def entrypoint(app: APIGatewayRestResolver, *, idempotent: bool = False) -> LambdaHandler:
+    """The Lambda handler for a resolver: observability, authentication, size bound, routing.
+
+    `idempotent` routes honour an Idempotency-Key header; their records expire with the invocation.
+    """
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        response = _handle(app, event, context, idempotent=idempotent)
+        metrics.add_metric(name=f"Http{response['statusCode'] // 100}xx", unit=MetricUnit.Count, value=1)
+        return response
+
+    return handler

@@ -1,0 +1,133 @@
+"""Domain errors. Each class carries its HTTP status and error code: the mapping lives here, once."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class CirrusError(Exception):
+    """Base of every error a Cirrus API reports to its caller."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class BadRequest(CirrusError):
+    status = 400
+    code = "bad_request"
+
+
+class MalformedJson(BadRequest):
+    code = "malformed_json"
+
+
+class InvalidPaginationToken(BadRequest):
+    code = "invalid_next_token"
+
+
+class Unauthenticated(CirrusError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(CirrusError):
+    status = 403
+    code = "forbidden"
+
+
+class RouteNotFound(CirrusError):
+    status = 404
+    code = "route_not_found"
+
+
+class ModelNotFound(CirrusError):
+    status = 404
+    code = "model_not_found"
+
+
+class VersionNotFound(CirrusError):
+    status = 404
+    code = "version_not_found"
+
+
+class Conflict(CirrusError):
+    status = 409
+    code = "conflict"
+
+
+class ModelRetired(Conflict):
+    code = "model_retired"
+
+
+class VersionRetired(Conflict):
+    code = "version_retired"
+
+
+class InvalidApprovalTransition(Conflict):
+    code = "invalid_approval_transition"
+
+
+class VersionNotApproved(Conflict):
+    code = "version_not_approved"
+
+
+class VersionRejected(Conflict):
+    code = "version_rejected"
+
+
+class AliasInUse(Conflict):
+    code = "alias_in_use"
+
+
+class NoRollbackTarget(Conflict):
+    code = "no_rollback_target"
+
+
+class NameCollision(Conflict):
+    code = "name_collision"
+
+
+class RequestInProgress(Conflict):
+    code = "request_in_progress"
+
+
+class PayloadTooLarge(CirrusError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnprocessableEntity(CirrusError):
+    status = 422
+    code = "validation_error"
+
+
+class InvalidArtifactLocation(UnprocessableEntity):
+    code = "invalid_artifact_location"
+
+
+class InvalidDatasetUri(UnprocessableEntity):
+    code = "invalid_dataset_uri"
+
+
+class UnknownParentVersion(UnprocessableEntity):
+    code = "unknown_parent_version"
+
+
+class ReservedName(UnprocessableEntity):
+    code = "reserved_name"
+
+
+class IdempotencyKeyReused(UnprocessableEntity):
+    code = "idempotency_key_reused"
+
+
+class TooMuchContention(CirrusError):
+    """Optimistic concurrency gave up: the caller may retry after a short wait."""
+
+    status = 429
+    code = "too_much_contention"

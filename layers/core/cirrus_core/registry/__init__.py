@@ -1,0 +1,1 @@
+"""The model registry: versions, approvals, per-environment aliases, promotion history, lineage."""

@@ -1,0 +1,248 @@
+"""Registry request and response models. The OpenAPI document is generated from these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MODEL_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+MAX_VERSION = 1_000_000_000
+
+ModelId = Annotated[str, StringConstraints(pattern=MODEL_ID_PATTERN, max_length=63)]
+VersionNumber = Annotated[int, Field(ge=1, le=MAX_VERSION)]
+# Printable text without control characters (tab and newline allowed in free text).
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Comment = Annotated[str, StringConstraints(max_length=1024, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+FrameworkVersion = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,31}$")]
+ParamKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:/-]{1,128}$")]
+S3Uri = Annotated[str, StringConstraints(min_length=6, max_length=1024, pattern=r"^s3://")]
+TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 _.:/=+@-]{1,128}$")]
+TagValue = Annotated[str, StringConstraints(max_length=256, pattern=r"^[A-Za-z0-9 _.:/=+@-]*$")]
+TrainingJobName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+ExecutionArn = Annotated[
+    str,
+    StringConstraints(
+        max_length=2048,
+        pattern=r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_.-]{1,80}:[A-Za-z0-9_.-]{1,80}$",
+    ),
+]
+HyperparameterValue = Annotated[str, StringConstraints(max_length=1024)] | int | float | bool
+
+
+class Environment(StrEnum):
+    """Deployment environments; each has one alias per model."""
+
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"
+
+
+class ApprovalStatus(StrEnum):
+    """SageMaker's ModelApprovalStatus values."""
+
+    PENDING = "PendingManualApproval"
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+
+
+class PromotionAction(StrEnum):
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class TrainingMetadata(_Strict):
+    """What the version was trained on and how it scored."""
+
+    dataset_version: ShortText
+    hyperparameters: Annotated[dict[ParamKey, HyperparameterValue], Field(max_length=100)] = Field(
+        default_factory=dict
+    )
+    metrics: Annotated[
+        dict[ParamKey, Annotated[float, Field(allow_inf_nan=False)]], Field(max_length=100)
+    ] = Field(default_factory=dict)
+
+
+class RegisterModelRequest(_Strict):
+    """The spec's registration payload, with optional lineage."""
+
+    model_name: ModelId = Field(description="The model id; versions are numbered under it.")
+    model_type: Slug = Field(description="The kind of model, such as xgboost or sklearn.")
+    framework_version: FrameworkVersion
+    training_metadata: TrainingMetadata
+    artifact_location: S3Uri = Field(description="s3:// URI of model.tar.gz inside the artifact bucket.")
+    dataset_uri: S3Uri | None = None
+    training_job_name: TrainingJobName | None = None
+    pipeline_execution_arn: ExecutionArn | None = None
+    parent_version: VersionNumber | None = Field(
+        default=None, description="The version this one was derived from (fine-tuned, retrained)."
+    )
+    tags: Annotated[dict[TagKey, TagValue], Field(max_length=50)] = Field(default_factory=dict)
+    description: Comment = ""
+
+
+class SageMakerNames(BaseModel):
+    """SageMaker resource names for a version (SageMaker forbids `_`)."""
+
+    base_name: str
+    model_name: str
+
+
+class Review(BaseModel):
+    """A review request or a review decision."""
+
+    by: str
+    at: datetime
+    comment: str = ""
+
+
+class ModelVersion(BaseModel):
+    """One registered version of a model."""
+
+    model_id: ModelId
+    version: VersionNumber
+    model_type: str
+    framework_version: str
+    training_metadata: TrainingMetadata
+    artifact_location: str
+    dataset_uri: str | None = None
+    training_job_name: str | None = None
+    pipeline_execution_arn: str | None = None
+    parent_version: int | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    description: str = ""
+    approval_status: ApprovalStatus
+    review_request: Review | None = None
+    review: Review | None = None
+    retired: bool = False
+    retired_at: datetime | None = None
+    retired_by: str | None = None
+    sagemaker: SageMakerNames
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+
+
+class VersionCounts(BaseModel):
+    """How many versions a model has, by approval status, and how many are retired."""
+
+    total: int = 0
+    pending: int = 0
+    approved: int = 0
+    rejected: int = 0
+    retired: int = 0
+
+
+class RegisteredModel(BaseModel):
+    """A model: the name versions are registered under, with its aliases."""
+
+    model_id: ModelId
+    model_type: str
+    latest_version: int
+    aliases: dict[Environment, int] = Field(default_factory=dict)
+    counts: VersionCounts = Field(default_factory=VersionCounts)
+    retired: bool = False
+    retired_at: datetime | None = None
+    retired_by: str | None = None
+    sagemaker_base_name: str
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+
+
+class ModelDetail(RegisteredModel):
+    """A model with its latest version."""
+
+    latest: ModelVersion | None = None
+
+
+class ModelPage(BaseModel):
+    items: list[RegisteredModel]
+    next_token: str | None = None
+
+
+class VersionPage(BaseModel):
+    items: list[ModelVersion]
+    next_token: str | None = None
+
+
+class ReviewRequest(_Strict):
+    """Body of review-request, approve and reject."""
+
+    comment: Comment = ""
+
+
+class PromoteRequest(_Strict):
+    version: VersionNumber
+    environment: Environment
+    reason: Comment = ""
+
+
+class RollbackRequest(_Strict):
+    environment: Environment
+    reason: Comment = ""
+
+
+class Promotion(BaseModel):
+    """One move of an environment's alias; the history of these is append-only."""
+
+    model_id: ModelId
+    environment: Environment
+    sequence: int
+    action: PromotionAction
+    version: int
+    previous_version: int | None = None
+    reason: str = ""
+    actor: str
+    at: datetime
+
+
+class PromotionResult(BaseModel):
+    """The alias after a promote or rollback; `changed` is false when it already pointed there."""
+
+    changed: bool
+    model_id: ModelId
+    environment: Environment
+    version: int
+    promotion: Promotion | None = None
+
+
+class PromotionPage(BaseModel):
+    items: list[Promotion]
+    next_token: str | None = None
+
+
+class RetireResult(BaseModel):
+    model_id: ModelId
+    version: int | None = None
+    retired_at: datetime
+
+
+class LineageNode(BaseModel):
+    """A node of the lineage graph: a version, a dataset, a training job or a pipeline execution."""
+
+    id: str
+    kind: str
+    label: str
+    attributes: dict[str, str | int | float | None] = Field(default_factory=dict)
+
+
+class LineageEdge(BaseModel):
+    source: str
+    target: str
+    relation: str
+
+
+class Lineage(BaseModel):
+    """Where each version came from: datasets, jobs, executions and parent versions."""
+
+    model_id: ModelId
+    nodes: list[LineageNode]
+    edges: list[LineageEdge]

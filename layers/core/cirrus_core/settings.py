@@ -1,0 +1,46 @@
+"""Settings read once per cold start from the function's environment."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+CsvTuple = Annotated[tuple[str, ...], BeforeValidator(_split_csv)]
+
+
+class CoreSettings(BaseModel):
+    """Settings every function may read. Environment variable names are the field aliases."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    stage: str = Field(default="dev", alias="CIRRUS_STAGE")
+    registry_table: str = Field(default="", alias="REGISTRY_TABLE_NAME")
+    idempotency_table: str = Field(default="", alias="IDEMPOTENCY_TABLE_NAME")
+    event_bus_name: str = Field(default="", alias="EVENT_BUS_NAME")
+    artifact_bucket: str = Field(default="", alias="ARTIFACT_BUCKET")
+    artifact_bucket_allowlist: CsvTuple = Field(default=(), alias="ARTIFACT_BUCKET_ALLOWLIST")
+    cors_allow_origin: str = Field(default="*", alias="CORS_ALLOW_ORIGIN")
+    max_body_bytes: int = Field(default=65_536, gt=0, alias="MAX_BODY_BYTES")
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> CoreSettings:
+        """Build settings from an environment mapping (the process environment by default)."""
+        source = os.environ if environ is None else environ
+        known = {field.alias for field in cls.model_fields.values() if field.alias}
+        return cls.model_validate({key: value for key, value in source.items() if key in known})
+
+
+@functools.cache
+def get_settings() -> CoreSettings:
+    """The settings of this execution environment, read on first use."""
+    return CoreSettings.from_environ()

@@ -1,0 +1,39 @@
+"""Fixtures every suite shares: a clean AWS environment, moto resources built from the template."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from moto import mock_aws
+
+from cirrus_core import idempotency
+from cirrus_core.registry import wiring
+from cirrus_core.settings import get_settings
+from tests.support.aws import AwsResources, create_resources, environment
+
+
+def _clear_cached_wiring() -> None:
+    get_settings.cache_clear()
+    wiring.registry_service.cache_clear()
+    idempotency.idempotency_config.cache_clear()
+    idempotency._persistence.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fake credentials and the registry's function environment; nothing reaches a real account."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment().items():
+        monkeypatch.setenv(name, value)
+    _clear_cached_wiring()
+    yield
+    _clear_cached_wiring()
+
+
+@pytest.fixture
+def aws() -> Iterator[AwsResources]:
+    """moto-backed tables, bus, bucket and an event capture queue, as the template declares them."""
+    with mock_aws():
+        yield create_resources()

@@ -1,0 +1,136 @@
+"""AWS resources for unit tests, created under moto from the definitions in template.yaml."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+SCHEMAS = ROOT / "events" / "schemas"
+SAMPLES = ROOT / "events" / "samples"
+
+TABLE_NAMES = {"RegistryTable": "cirrus-test-registry", "IdempotencyTable": "cirrus-test-idempotency"}
+EVENT_BUS = "cirrus-test"
+ARTIFACT_BUCKET = "cirrus-artifacts-123456789012"
+ALLOWLISTED_BUCKET = "shared-models-123456789012"
+
+
+def load_template() -> dict[str, Any]:
+    """template.yaml as a dict (intrinsic tags parsed as SAM does)."""
+    return dict(yaml_parse(TEMPLATE.read_text()))
+
+
+def create_template_tables(client: Any) -> None:
+    """Create every DynamoDB table the template declares, with the template's keys and indexes."""
+    for logical_id, resource in load_template()["Resources"].items():
+        if resource["Type"] != "AWS::DynamoDB::Table":
+            continue
+        props = resource["Properties"]
+        params: dict[str, Any] = {
+            "TableName": TABLE_NAMES[logical_id],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props["BillingMode"],
+        }
+        if "GlobalSecondaryIndexes" in props:
+            params["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        client.create_table(**params)
+
+
+@dataclass
+class AwsResources:
+    """Clients and resources of one moto-backed test."""
+
+    dynamodb: Any
+    events: Any
+    sqs: Any
+    s3: Any
+    capture_queue_url: str
+    _seen: list[dict[str, Any]] = field(default_factory=list)
+
+    def published_events(self) -> list[dict[str, Any]]:
+        """Every lifecycle event put on the bus so far, as EventBridge envelopes, oldest first."""
+        while True:
+            response = self.sqs.receive_message(
+                QueueUrl=self.capture_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            )
+            messages = response.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                self._seen.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.capture_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+        return list(self._seen)
+
+    def table_items(self) -> dict[str, list[dict[str, Any]]]:
+        """Every item of every table, for asserting that a refusal wrote nothing."""
+        snapshot = {}
+        for name in TABLE_NAMES.values():
+            items = self.dynamodb.scan(TableName=name, ConsistentRead=True)["Items"]
+            snapshot[name] = sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+        return snapshot
+
+
+def create_resources() -> AwsResources:
+    """Create the tables, bus, bucket and an event capture queue; call inside mock_aws."""
+    dynamodb = boto3.client("dynamodb")
+    events = boto3.client("events")
+    sqs = boto3.client("sqs")
+    s3 = boto3.client("s3")
+    create_template_tables(dynamodb)
+    events.create_event_bus(Name=EVENT_BUS)
+    s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+    queue_url = sqs.create_queue(QueueName="cirrus-test-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name="capture-all",
+        EventBusName=EVENT_BUS,
+        EventPattern=json.dumps({"source": [{"prefix": "cirrus."}]}),
+    )
+    events.put_targets(
+        Rule="capture-all", EventBusName=EVENT_BUS, Targets=[{"Id": "queue", "Arn": queue_arn}]
+    )
+    return AwsResources(dynamodb=dynamodb, events=events, sqs=sqs, s3=s3, capture_queue_url=queue_url)
+
+
+def environment() -> dict[str, str]:
+    """The function environment the template gives the registry, pointing at the test resources."""
+    return {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "CIRRUS_STAGE": "dev",
+        "POWERTOOLS_SERVICE_NAME": "cirrus-registry",
+        "POWERTOOLS_METRICS_NAMESPACE": "Cirrus",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "REGISTRY_TABLE_NAME": TABLE_NAMES["RegistryTable"],
+        "IDEMPOTENCY_TABLE_NAME": TABLE_NAMES["IdempotencyTable"],
+        "EVENT_BUS_NAME": EVENT_BUS,
+        "ARTIFACT_BUCKET": ARTIFACT_BUCKET,
+        "ARTIFACT_BUCKET_ALLOWLIST": ALLOWLISTED_BUCKET,
+        "CORS_ALLOW_ORIGIN": "*",
+    }
+
+
+def load_sample(name: str) -> dict[str, Any]:
+    """A sample from events/samples (`api/register_model`, `eventbridge/model.registered`)."""
+    return copy.deepcopy(json.loads((SAMPLES / f"{name}.json").read_text()))
+
+
+def load_schema(detail_type: str, major: int = 1) -> dict[str, Any]:
+    """The JSON Schema of an event's detail."""
+    return dict(json.loads((SCHEMAS / f"{detail_type}.v{major}.json").read_text()))
