@@ -1,13 +1,9 @@
 """GET /api/v1/models/{model_id}: a model with its aliases, counts and latest version."""
 
-from typing import TYPE_CHECKING
-
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver
 from cirrus_core.registry.http import ModelIdPath, error_responses
+from cirrus_core.registry.models import ModelDetail  # noqa: TC001 - read by Powertools
 from cirrus_core.registry.wiring import registry_service
-
-if TYPE_CHECKING:
-    from cirrus_core.registry.models import ModelDetail
 
 app = make_resolver()
 
@@ -18,7 +14,7 @@ app = make_resolver()
     summary="Get a model",
     responses=error_responses(404),
 )
-def get_model(model_id: ModelIdPath) -> "ModelDetail":
+def get_model(model_id: ModelIdPath) -> ModelDetail:
     return registry_service().get_model(model_id)
 
 

@@ -1,13 +1,9 @@
 """GET /api/v1/models/{model_id}/versions/{version}: one version of a model."""
 
-from typing import TYPE_CHECKING
-
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver
 from cirrus_core.registry.http import ModelIdPath, VersionPath, error_responses
+from cirrus_core.registry.models import ModelVersion  # noqa: TC001 - read by Powertools
 from cirrus_core.registry.wiring import registry_service
-
-if TYPE_CHECKING:
-    from cirrus_core.registry.models import ModelVersion
 
 app = make_resolver()
 
@@ -18,7 +14,7 @@ app = make_resolver()
     summary="Get a version",
     responses=error_responses(404),
 )
-def get_version(model_id: ModelIdPath, version: VersionPath) -> "ModelVersion":
+def get_version(model_id: ModelIdPath, version: VersionPath) -> ModelVersion:
     return registry_service().get_version(model_id, version)
 
 

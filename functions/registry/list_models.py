@@ -1,15 +1,13 @@
 """GET /api/v1/models: models in name order, filtered by id prefix."""
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver
 from cirrus_core.registry.http import DEFAULT_PAGE_SIZE, Limit, NextToken, error_responses
+from cirrus_core.registry.models import ModelPage  # noqa: TC001 - read by Powertools
 from cirrus_core.registry.wiring import registry_service
-
-if TYPE_CHECKING:
-    from cirrus_core.registry.models import ModelPage
 
 app = make_resolver()
 
@@ -19,7 +17,7 @@ def list_models(
     prefix: Annotated[str, Query(pattern=r"^[a-z0-9_-]{0,63}$", description="Model id prefix.")] = "",
     limit: Limit = DEFAULT_PAGE_SIZE,
     next_token: NextToken = None,
-) -> "ModelPage":
+) -> ModelPage:
     return registry_service().list_models(prefix, limit, next_token)
 
 

@@ -1,15 +1,13 @@
 """GET /api/v1/models/{model_id}/promotions?environment=: an environment's alias history."""
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver
 from cirrus_core.registry.http import DEFAULT_PAGE_SIZE, Limit, ModelIdPath, NextToken, error_responses
+from cirrus_core.registry.models import Environment, PromotionPage  # noqa: TC001 - read by Powertools
 from cirrus_core.registry.wiring import registry_service
-
-if TYPE_CHECKING:
-    from cirrus_core.registry.models import Environment, PromotionPage
 
 app = make_resolver()
 
@@ -22,10 +20,10 @@ app = make_resolver()
 )
 def list_promotions(
     model_id: ModelIdPath,
-    environment: Annotated["Environment", Query(description="The environment whose alias history to read.")],
+    environment: Annotated[Environment, Query(description="The environment whose alias history to read.")],
     limit: Limit = DEFAULT_PAGE_SIZE,
     next_token: NextToken = None,
-) -> "PromotionPage":
+) -> PromotionPage:
     return registry_service().promotion_history(model_id, environment, limit, next_token)
 
 

@@ -1,15 +1,13 @@
 """GET /api/v1/models/{model_id}/versions: versions newest first, optionally by approval status."""
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver
 from cirrus_core.registry.http import DEFAULT_PAGE_SIZE, Limit, ModelIdPath, NextToken, error_responses
+from cirrus_core.registry.models import ApprovalStatus, VersionPage  # noqa: TC001 - read by Powertools
 from cirrus_core.registry.wiring import registry_service
-
-if TYPE_CHECKING:
-    from cirrus_core.registry.models import ApprovalStatus, VersionPage
 
 app = make_resolver()
 
@@ -22,10 +20,10 @@ app = make_resolver()
 )
 def list_versions(
     model_id: ModelIdPath,
-    status: Annotated["ApprovalStatus | None", Query(description="Only versions with this status.")] = None,
+    status: Annotated[ApprovalStatus | None, Query(description="Only versions with this status.")] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
     next_token: NextToken = None,
-) -> "VersionPage":
+) -> VersionPage:
     return registry_service().list_versions(model_id, status, limit, next_token)
 
 

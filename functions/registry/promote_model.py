@@ -1,13 +1,9 @@
 """PUT /api/v1/models/{model_id}/promote: point an environment's alias at a version."""
 
-from typing import TYPE_CHECKING
-
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_principal
 from cirrus_core.registry.http import ModelIdPath, error_responses
+from cirrus_core.registry.models import PromoteRequest, PromotionResult  # noqa: TC001 - read by Powertools
 from cirrus_core.registry.wiring import registry_service
-
-if TYPE_CHECKING:
-    from cirrus_core.registry.models import PromoteRequest, PromotionResult
 
 app = make_resolver()
 
@@ -19,7 +15,7 @@ app = make_resolver()
     description="staging and prod take approved versions only; promoting the current version is a no-op.",
     responses=error_responses(403, 404, 409, 429),
 )
-def promote_model(model_id: ModelIdPath, request: "PromoteRequest") -> "PromotionResult":
+def promote_model(model_id: ModelIdPath, request: PromoteRequest) -> PromotionResult:
     principal = request_principal(app)
     return registry_service().promote(
         model_id, request.version, request.environment, request.reason, principal.actor

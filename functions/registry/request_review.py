@@ -1,13 +1,9 @@
 """POST /api/v1/models/{model_id}/versions/{version}/review-requests: request a review of a version."""
 
-from typing import TYPE_CHECKING
-
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_principal
 from cirrus_core.registry.http import ModelIdPath, VersionPath, error_responses
+from cirrus_core.registry.models import ModelVersion, ReviewRequest  # noqa: TC001 - read by Powertools
 from cirrus_core.registry.wiring import registry_service
-
-if TYPE_CHECKING:
-    from cirrus_core.registry.models import ModelVersion, ReviewRequest
 
 app = make_resolver()
 
@@ -18,7 +14,7 @@ app = make_resolver()
     summary="Request a review of a version",
     responses=error_responses(403, 404, 409, 429),
 )
-def request_review(model_id: ModelIdPath, version: VersionPath, request: "ReviewRequest") -> "ModelVersion":
+def request_review(model_id: ModelIdPath, version: VersionPath, request: ReviewRequest) -> ModelVersion:
     principal = request_principal(app)
     return registry_service().request_review(model_id, version, request.comment, principal.actor)
 

@@ -1,13 +1,9 @@
 """POST /api/v1/models/{model_id}/rollback: move an alias back to the version it held before."""
 
-from typing import TYPE_CHECKING
-
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_principal
 from cirrus_core.registry.http import ModelIdPath, error_responses
+from cirrus_core.registry.models import PromotionResult, RollbackRequest  # noqa: TC001 - read by Powertools
 from cirrus_core.registry.wiring import registry_service
-
-if TYPE_CHECKING:
-    from cirrus_core.registry.models import PromotionResult, RollbackRequest
 
 app = make_resolver()
 
@@ -18,7 +14,7 @@ app = make_resolver()
     summary="Roll back an environment",
     responses=error_responses(403, 404, 409, 429),
 )
-def rollback_model(model_id: ModelIdPath, request: "RollbackRequest") -> "PromotionResult":
+def rollback_model(model_id: ModelIdPath, request: RollbackRequest) -> PromotionResult:
     principal = request_principal(app)
     return registry_service().rollback(model_id, request.environment, request.reason, principal.actor)
 

@@ -198,12 +198,19 @@ class RegistryRepository:
             if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
             reasons = error.response.get("CancellationReasons") or []
-            reservation_refused = (
-                reservation_index is not None
-                and reservation_index < len(reasons)
-                and reasons[reservation_index].get("Code") == "ConditionalCheckFailed"
-            )
-            if reservation_refused:
+
+            def refused(index: int | None) -> bool:
+                return (
+                    index is not None
+                    and index < len(reasons)
+                    and reasons[index].get("Code") == "ConditionalCheckFailed"
+                )
+
+            # When two callers create the same model at once, the loser fails on the model put and
+            # on the reservation (held by the winner, for this same id): that is a lost race to
+            # retry, not a name collision. Only a reservation refused on its own means another
+            # model holds the SageMaker name.
+            if refused(reservation_index) and not refused(0):
                 raise NameTaken(changes.reserve_name) from error
             raise ConcurrentUpdate(model_id) from error
 

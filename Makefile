@@ -1,0 +1,49 @@
+# The README's two commands: `make demo` and `make test`. Both create the virtual environment and
+# install what they need on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml layers/core/requirements.txt | cksum | cut -d' ' -f1)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test lint typecheck security checks unit contract integration openapi bench clean
+
+$(STAMP): pyproject.toml layers/core/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/cirrus demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/cfn-lint template.yaml
+
+typecheck: install
+	$(BIN)/mypy
+
+security: install
+	$(BIN)/bandit --quiet --configfile pyproject.toml --recursive layers functions cirrus
+
+checks: lint typecheck security
+	$(BIN)/python -m cirrus.openapi --check
+	$(BIN)/python -m cirrus.event_schemas --check
+
+test: checks
+	$(BIN)/pytest --cov --cov-report=term --cov-report=xml
+
+openapi: install
+	$(BIN)/python -m cirrus.openapi
+	$(BIN)/python -m cirrus.event_schemas
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml build *.egg-info .cirrus

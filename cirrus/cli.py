@@ -1,0 +1,364 @@
+"""The `cirrus` command: the local cloud, the registry client and the demo.
+
+Client commands find the API from --api-url / CIRRUS_API_URL, or from a running `cirrus local up`
+(its state file); the token from --token / CIRRUS_TOKEN, or from the local cloud with --role.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from cirrus import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pydantic import BaseModel
+
+    from cirrus.client import CirrusClient
+
+ROLES = ("ml_engineer", "data_scientist", "model_reviewer", "admin")
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="cirrus")
+
+
+@click.group()
+@click.version_option(__version__, prog_name="cirrus")
+def cli() -> None:
+    """Cirrus: a serverless MLOps platform for AWS, and its local cloud."""
+
+
+# ------------------------------------------------------------------------------------------ local
+
+
+@cli.group()
+def local() -> None:
+    """Run Cirrus on this machine: no AWS account, no Docker."""
+
+
+@local.command("up")
+@click.option("--port", default=3000, show_default=True, help="Port of the local API gateway.")
+@click.option(
+    "--aws-port", default=4566, show_default=True, help="Port of the AWS emulator (boto3, AWS CLI)."
+)
+@click.option(
+    "--project-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The folder holding template.yaml.",
+)
+def local_up(port: int, aws_port: int, project_dir: Path) -> None:
+    """Start the emulator, deploy template.yaml, create a user per role; run until Ctrl-C."""
+    from cirrus.localcloud.cloud import LocalCloud
+
+    cloud = LocalCloud(project_dir.resolve(), api_port=port, aws_port=aws_port)
+    with _spinner("Starting the local cloud") as step:
+        info = cloud.start(progress=step)
+    click.echo(info.describe())
+    try:
+        cloud.wait()
+    except KeyboardInterrupt:
+        click.echo("\nStopping the local cloud...")
+    finally:
+        cloud.stop()
+
+
+@local.command("token")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="Whose ID token to print.")
+@click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+def local_token(role: str, project_dir: Path) -> None:
+    """Print an ID token for the local user of a role (use as `Authorization: Bearer ...`)."""
+    from cirrus.localcloud.cloud import LocalCloudState
+
+    try:
+        click.echo(LocalCloudState.load(project_dir.resolve()).token(role))
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from error
+
+
+STATUS_FIELDS = ("api_url", "aws_endpoint_url", "artifact_bucket", "user_pool_id", "client_id", "region")
+
+
+@local.command("status")
+@click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+@click.option("--field", type=click.Choice(STATUS_FIELDS), help="Print only this value (for scripts).")
+def local_status(project_dir: Path, field: str | None) -> None:
+    """Say whether a local cloud is running and where."""
+    from cirrus.localcloud.cloud import LocalCloudState
+
+    state = LocalCloudState.find(project_dir.resolve())
+    if state is None or not state.is_running():
+        click.echo("No local cloud is running here. Start one with `cirrus local up`.", err=True)
+        sys.exit(1)
+    click.echo(getattr(state, field) if field else state.describe())
+
+
+# ------------------------------------------------------------------------------------------ models
+
+
+@cli.group()
+@click.option("--api-url", envvar="CIRRUS_API_URL", help="API base URL (default: the running local cloud).")
+@click.option("--token", envvar="CIRRUS_TOKEN", help="Cognito ID token.")
+@click.option("--role", type=click.Choice(ROLES), help="Local cloud only: act as this role's user.")
+@click.pass_context
+def models(ctx: click.Context, api_url: str | None, token: str | None, role: str | None) -> None:
+    """The model registry."""
+    ctx.obj = _ClientFactory(api_url, token, role)
+
+
+class _ClientFactory:
+    def __init__(self, api_url: str | None, token: str | None, role: str | None) -> None:
+        self.api_url, self.token, self.role = api_url, token, role
+
+    def __call__(self) -> CirrusClient:
+        from cirrus.client import CirrusClient
+
+        api_url, token = self.api_url, self.token
+        if api_url is None or (token is None and self.role is not None):
+            from cirrus.localcloud.cloud import LocalCloudState
+
+            state = LocalCloudState.find(Path.cwd())
+            if state is None:
+                raise click.UsageError(
+                    "No --api-url given and no local cloud running here (`cirrus local up`)."
+                )
+            api_url = api_url or state.api_url
+            if token is None:
+                token = state.token(self.role or "ml_engineer")
+        return CirrusClient(api_url, token)
+
+
+def _run(ctx: click.Context, call: Callable[[CirrusClient], BaseModel]) -> None:
+    from cirrus.client import CirrusApiError
+
+    try:
+        result = call(ctx.find_object(_ClientFactory)())  # type: ignore[misc]
+    except CirrusApiError as error:
+        click.echo(
+            json.dumps(
+                {
+                    "status": error.status,
+                    "code": error.code,
+                    "message": error.message,
+                    "details": error.details,
+                },
+                indent=2,
+            ),
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(result.model_dump_json(indent=2))
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint=what)
+        try:
+            parsed[key] = json.loads(raw)
+        except ValueError:
+            parsed[key] = raw
+    return parsed
+
+
+@models.command("register")
+@click.argument("model_name", required=False)
+@click.option(
+    "--file", "payload_file", type=click.File(), help="A JSON registration payload (the spec's shape)."
+)
+@click.option("--type", "model_type", help="Model type, e.g. xgboost or sklearn.")
+@click.option("--framework-version")
+@click.option("--dataset-version")
+@click.option("--artifact", "artifact_location", help="s3:// URI of model.tar.gz.")
+@click.option("--metric", multiple=True, help="name=value, repeatable.")
+@click.option("--param", multiple=True, help="Hyperparameter name=value, repeatable.")
+@click.option("--parent-version", type=int)
+@click.option("--description", default="")
+@click.pass_context
+def register(
+    ctx: click.Context,
+    model_name: str | None,
+    payload_file: Any,
+    model_type: str | None,
+    framework_version: str | None,
+    dataset_version: str | None,
+    artifact_location: str | None,
+    metric: tuple[str, ...],
+    param: tuple[str, ...],
+    parent_version: int | None,
+    description: str,
+) -> None:
+    """Register the next version of MODEL_NAME (or of the model named in --file)."""
+    if payload_file is not None:
+        payload = json.load(payload_file)
+    else:
+        missing = [
+            name
+            for name, value in (
+                ("MODEL_NAME", model_name),
+                ("--type", model_type),
+                ("--framework-version", framework_version),
+                ("--dataset-version", dataset_version),
+                ("--artifact", artifact_location),
+            )
+            if not value
+        ]
+        if missing:
+            raise click.UsageError(f"Give --file, or all of: {', '.join(missing)}")
+        payload = {
+            "model_name": model_name,
+            "model_type": model_type,
+            "framework_version": framework_version,
+            "artifact_location": artifact_location,
+            "description": description,
+            "training_metadata": {
+                "dataset_version": dataset_version,
+                "metrics": _pairs(metric, "--metric"),
+                "hyperparameters": _pairs(param, "--param"),
+            },
+        }
+        if parent_version is not None:
+            payload["parent_version"] = parent_version
+    _run(ctx, lambda client: client.register_model(payload))
+
+
+@models.command("list")
+@click.option("--prefix", default="")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--next-token")
+@click.pass_context
+def list_models(ctx: click.Context, prefix: str, limit: int, next_token: str | None) -> None:
+    """List models."""
+    _run(ctx, lambda client: client.list_models(prefix, limit=limit, next_token=next_token))
+
+
+@models.command("get")
+@click.argument("model_id")
+@click.pass_context
+def get_model(ctx: click.Context, model_id: str) -> None:
+    """Show a model, its aliases and its latest version."""
+    _run(ctx, lambda client: client.get_model(model_id))
+
+
+@models.command("versions")
+@click.argument("model_id")
+@click.option("--status", type=click.Choice(["PendingManualApproval", "Approved", "Rejected"]))
+@click.option("--limit", default=50, show_default=True)
+@click.option("--next-token")
+@click.pass_context
+def versions(
+    ctx: click.Context, model_id: str, status: str | None, limit: int, next_token: str | None
+) -> None:
+    """List a model's versions, newest first."""
+    _run(
+        ctx, lambda client: client.list_versions(model_id, status=status, limit=limit, next_token=next_token)
+    )
+
+
+@models.command("lineage")
+@click.argument("model_id")
+@click.option("--version", type=int)
+@click.pass_context
+def lineage(ctx: click.Context, model_id: str, version: int | None) -> None:
+    """Show where a model's versions came from."""
+    _run(ctx, lambda client: client.lineage(model_id, version))
+
+
+def _review_command(name: str, method: str, help_text: str) -> None:
+    @models.command(name, help=help_text)
+    @click.argument("model_id")
+    @click.argument("version", type=int)
+    @click.option("--comment", default="")
+    @click.pass_context
+    def command(ctx: click.Context, model_id: str, version: int, comment: str) -> None:
+        _run(ctx, lambda client: getattr(client, method)(model_id, version, comment))
+
+
+_review_command("request-review", "request_review", "Ask reviewers to approve or reject a version.")
+_review_command("approve", "approve", "Approve a pending version.")
+_review_command("reject", "reject", "Reject a pending version.")
+
+
+@models.command("promote")
+@click.argument("model_id")
+@click.argument("version", type=int)
+@click.option("--env", "environment", type=click.Choice(ENVIRONMENTS), required=True)
+@click.option("--reason", default="")
+@click.pass_context
+def promote(ctx: click.Context, model_id: str, version: int, environment: str, reason: str) -> None:
+    """Point an environment's alias at VERSION."""
+    _run(ctx, lambda client: client.promote(model_id, version, environment, reason))
+
+
+@models.command("rollback")
+@click.argument("model_id")
+@click.option("--env", "environment", type=click.Choice(ENVIRONMENTS), required=True)
+@click.option("--reason", default="")
+@click.pass_context
+def rollback(ctx: click.Context, model_id: str, environment: str, reason: str) -> None:
+    """Move an environment's alias back to the version it held before."""
+    _run(ctx, lambda client: client.rollback(model_id, environment, reason))
+
+
+@models.command("history")
+@click.argument("model_id")
+@click.option("--env", "environment", type=click.Choice(ENVIRONMENTS), required=True)
+@click.pass_context
+def history(ctx: click.Context, model_id: str, environment: str) -> None:
+    """Show how an environment's alias moved, newest first."""
+    _run(ctx, lambda client: client.promotions(model_id, environment))
+
+
+@models.command("retire")
+@click.argument("model_id")
+@click.option("--version", type=int, help="Retire only this version.")
+@click.pass_context
+def retire(ctx: click.Context, model_id: str, version: int | None) -> None:
+    """Retire a version, or the whole model."""
+    _run(ctx, lambda client: client.retire(model_id, version))
+
+
+# ------------------------------------------------------------------------------------------ demo
+
+
+@cli.command()
+@click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+def demo(project_dir: Path) -> None:
+    """Start the local cloud, walk the model lifecycle over HTTP, stop, and summarise."""
+    from cirrus.demo import run_demo
+
+    sys.exit(run_demo(project_dir.resolve(), echo=click.echo))
+
+
+class _spinner:  # noqa: N801 - used as a context manager, reads as a phrase
+    """Shows the current step of a long operation on one line (plain lines when not a terminal)."""
+
+    def __init__(self, title: str) -> None:
+        self._title = title
+        self._tty = sys.stderr.isatty()
+
+    def __enter__(self) -> Callable[[str], None]:
+        click.echo(f"{self._title}...", err=True)
+        return self._step
+
+    def _step(self, message: str) -> None:
+        if self._tty:
+            click.echo(f"\r\033[K  {message}", err=True, nl=False)
+        else:
+            click.echo(f"  {message}", err=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tty:
+            click.echo("", err=True)

@@ -1,0 +1,226 @@
+"""A small client for the Cirrus API, for the CLI, notebooks and other tools.
+
+    client = CirrusClient("http://127.0.0.1:3000", token=id_token)
+    version = client.register_model({...})
+    client.approve("fraud_detection_v2", version.version, "looks good")
+
+Point it at the local cloud or a deployed stage; `CirrusClient.from_env()` reads CIRRUS_API_URL and
+CIRRUS_TOKEN. Errors come back as `CirrusApiError` carrying the API's machine-readable error body.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
+
+import requests
+from pydantic import BaseModel
+
+from cirrus_core.registry.models import (
+    ApprovalStatus,
+    Environment,
+    Lineage,
+    ModelDetail,
+    ModelPage,
+    ModelVersion,
+    PromotionPage,
+    PromotionResult,
+    RegisteredModel,
+    RegisterModelRequest,
+    RetireResult,
+    VersionPage,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+API_URL_VARIABLE = "CIRRUS_API_URL"
+TOKEN_VARIABLE = "CIRRUS_TOKEN"  # noqa: S105 - the variable's name, not a secret
+
+
+class CirrusApiError(Exception):
+    """The API refused a request; `code` is the machine-readable reason."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[Any] | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or []
+        self.request_id = request_id
+
+
+class CirrusClient:
+    """Calls the Cirrus REST API (`/api/v1`) with a Cognito ID token."""
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._base = api_url.rstrip("/").removesuffix("/api/v1")
+        self._token = token
+        self._timeout = timeout
+        self._session = session or requests.Session()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> CirrusClient:
+        """A client configured by CIRRUS_API_URL and CIRRUS_TOKEN."""
+        env = os.environ if environ is None else environ
+        if API_URL_VARIABLE not in env:
+            raise ValueError(f"Set {API_URL_VARIABLE} to the API's base URL (see `cirrus local up`).")
+        return cls(env[API_URL_VARIABLE], env.get(TOKEN_VARIABLE))
+
+    def with_token(self, token: str) -> CirrusClient:
+        """The same client acting as another user."""
+        return CirrusClient(self._base, token, timeout=self._timeout, session=self._session)
+
+    # -- registry ---------------------------------------------------------------------------------
+
+    def register_model(
+        self, request: RegisterModelRequest | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> ModelVersion:
+        """Register the next version of a model. A key makes retries safe (one is made if omitted)."""
+        body = request.model_dump(mode="json") if isinstance(request, BaseModel) else dict(request)
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        return self._call("POST", "/models/register", ModelVersion, json=body, headers=headers)
+
+    def list_models(self, prefix: str = "", *, limit: int = 50, next_token: str | None = None) -> ModelPage:
+        return self._call(
+            "GET",
+            "/models",
+            ModelPage,
+            params=_query(prefix=prefix or None, limit=limit, next_token=next_token),
+        )
+
+    def iter_models(self, prefix: str = "") -> Iterator[RegisteredModel]:
+        """Every model, following pagination."""
+        token: str | None = None
+        while True:
+            page = self.list_models(prefix, limit=100, next_token=token)
+            yield from page.items
+            if not page.next_token:
+                return
+            token = page.next_token
+
+    def get_model(self, model_id: str) -> ModelDetail:
+        return self._call("GET", f"/models/{_seg(model_id)}", ModelDetail)
+
+    def list_versions(
+        self,
+        model_id: str,
+        *,
+        status: ApprovalStatus | str | None = None,
+        limit: int = 50,
+        next_token: str | None = None,
+    ) -> VersionPage:
+        params = _query(status=str(status) if status else None, limit=limit, next_token=next_token)
+        return self._call("GET", f"/models/{_seg(model_id)}/versions", VersionPage, params=params)
+
+    def get_version(self, model_id: str, version: int) -> ModelVersion:
+        return self._call("GET", f"/models/{_seg(model_id)}/versions/{version}", ModelVersion)
+
+    def lineage(self, model_id: str, version: int | None = None) -> Lineage:
+        return self._call("GET", f"/models/{_seg(model_id)}/lineage", Lineage, params=_query(version=version))
+
+    def request_review(self, model_id: str, version: int, comment: str = "") -> ModelVersion:
+        return self._review(model_id, version, "review-requests", comment)
+
+    def approve(self, model_id: str, version: int, comment: str = "") -> ModelVersion:
+        return self._review(model_id, version, "approve", comment)
+
+    def reject(self, model_id: str, version: int, comment: str = "") -> ModelVersion:
+        return self._review(model_id, version, "reject", comment)
+
+    def promote(
+        self, model_id: str, version: int, environment: Environment | str, reason: str = ""
+    ) -> PromotionResult:
+        body = {"version": version, "environment": str(environment), "reason": reason}
+        return self._call("PUT", f"/models/{_seg(model_id)}/promote", PromotionResult, json=body)
+
+    def rollback(self, model_id: str, environment: Environment | str, reason: str = "") -> PromotionResult:
+        body = {"environment": str(environment), "reason": reason}
+        return self._call("POST", f"/models/{_seg(model_id)}/rollback", PromotionResult, json=body)
+
+    def promotions(
+        self, model_id: str, environment: Environment | str, *, limit: int = 50, next_token: str | None = None
+    ) -> PromotionPage:
+        params = _query(environment=str(environment), limit=limit, next_token=next_token)
+        return self._call("GET", f"/models/{_seg(model_id)}/promotions", PromotionPage, params=params)
+
+    def retire(self, model_id: str, version: int | None = None) -> RetireResult:
+        return self._call(
+            "DELETE", f"/models/{_seg(model_id)}/retire", RetireResult, params=_query(version=version)
+        )
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _review(self, model_id: str, version: int, action: str, comment: str) -> ModelVersion:
+        path = f"/models/{_seg(model_id)}/versions/{version}/{action}"
+        return self._call("POST", path, ModelVersion, json={"comment": comment})
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        result_type: type[ModelT],
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> ModelT:
+        all_headers = {"Accept": "application/json", **(headers or {})}
+        if self._token:
+            all_headers["Authorization"] = f"Bearer {self._token}"
+        response = self._session.request(
+            method,
+            f"{self._base}/api/v1{path}",
+            json=json,
+            params=params,
+            headers=all_headers,
+            timeout=self._timeout,
+        )
+        if response.status_code >= 400:
+            raise _api_error(response)
+        return result_type.model_validate_json(response.content)
+
+
+def _api_error(response: requests.Response) -> CirrusApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        return CirrusApiError(
+            response.status_code,
+            str(error.get("code", "")),
+            str(error.get("message", "")),
+            error.get("details"),
+            body.get("request_id"),
+        )
+    # API Gateway's own refusals (401 Unauthorized, 403 Missing Authentication Token) use {"message"}.
+    message = body.get("message", "") if isinstance(body, dict) else response.text[:200]
+    return CirrusApiError(response.status_code, f"http_{response.status_code}", str(message))
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _query(**values: object) -> dict[str, str]:
+    return {key: str(value) for key, value in values.items() if value is not None}

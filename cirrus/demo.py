@@ -1,0 +1,252 @@
+"""`make demo`: the model lifecycle on the local cloud, over HTTP, with a real token per role.
+
+Every step states what it expects, including the refusals the platform must make; the demo exits
+non-zero when any step does not behave as expected, so it doubles as an end-to-end check.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from cirrus.client import CirrusApiError, CirrusClient
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pydantic import BaseModel
+
+Echo = Callable[[str], None]
+MODEL = "fraud_detection"
+
+
+@dataclass
+class StepOutcome:
+    number: int
+    title: str
+    ok: bool
+    summary: str
+    millis: float
+
+
+class Walkthrough:
+    """Runs numbered steps against the API and keeps their outcomes."""
+
+    def __init__(self, clients: dict[str, CirrusClient], echo: Echo) -> None:
+        self._clients = clients
+        self._echo = echo
+        self.outcomes: list[StepOutcome] = []
+
+    def expect_ok(
+        self, role: str, title: str, call: Callable[[CirrusClient], BaseModel], describe: Callable[[Any], str]
+    ) -> Any:
+        """Run a call that must succeed."""
+        started = time.perf_counter()
+        try:
+            result = call(self._clients[role])
+        except CirrusApiError as error:
+            return self.record(f"{role}: {title}", False, f"unexpected {error.status} {error.code}", started)
+        self.record(f"{role}: {title}", True, describe(result), started)
+        return result
+
+    def expect_refusal(
+        self, role: str, title: str, call: Callable[[CirrusClient], BaseModel], status: int, code: str
+    ) -> None:
+        """Run a call the platform must refuse with this status and code."""
+        started = time.perf_counter()
+        try:
+            call(self._clients[role])
+        except CirrusApiError as error:
+            ok = (error.status, error.code) == (status, code)
+            self.record(
+                f"{role}: {title}", ok, f"refused {error.status} {error.code}: {error.message}", started
+            )
+            return
+        self.record(f"{role}: {title}", False, f"accepted, expected {status} {code}", started)
+
+    def record(self, title: str, ok: bool, summary: str, started: float) -> None:
+        """Keep and print the outcome of a step that began at `started` (perf_counter)."""
+        outcome = StepOutcome(
+            len(self.outcomes) + 1, title, ok, summary, (time.perf_counter() - started) * 1000
+        )
+        self.outcomes.append(outcome)
+        mark = "ok " if ok else "FAIL"
+        self._echo(
+            f"  {outcome.number:>2}. [{mark}] {title}\n        -> {summary}  ({outcome.millis:.0f} ms)"
+        )
+
+
+def registration(
+    version_note: str, artifact: str, metrics: dict[str, float], parent: int | None
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "model_name": MODEL,
+        "model_type": "xgboost",
+        "framework_version": "1.7.6",
+        "training_metadata": {
+            "dataset_version": "transactions-2026-11",
+            "hyperparameters": {"max_depth": 6, "eta": 0.3, "objective": "binary:logistic"},
+            "metrics": metrics,
+        },
+        "artifact_location": artifact,
+        "description": version_note,
+        "tags": {"team": "risk"},
+    }
+    if parent is not None:
+        payload["parent_version"] = parent
+    return payload
+
+
+def walk(walkthrough: Walkthrough, artifact_bucket: str, api_url: str) -> None:
+    """The registry lifecycle: register, review, approve, promote, roll back, retire."""
+    w = walkthrough
+    artifact = f"s3://{artifact_bucket}/models/{MODEL}"
+    w.expect_ok(
+        "ml_engineer",
+        f"register {MODEL} (first version)",
+        lambda c: c.register_model(
+            registration("Baseline.", f"{artifact}/v1/model.tar.gz", {"auc": 0.912}, None)
+        ),
+        lambda v: f"version {v.version}, {v.approval_status}, SageMaker name {v.sagemaker.model_name}",
+    )
+    w.expect_ok(
+        "data_scientist",
+        f"register {MODEL} (retrained, parent v1)",
+        lambda c: c.register_model(
+            registration("Retrained on November data.", f"{artifact}/v2/model.tar.gz", {"auc": 0.931}, 1)
+        ),
+        lambda v: f"version {v.version}, {v.approval_status}",
+    )
+    w.expect_refusal(
+        "ml_engineer",
+        "promote v2 to prod before anyone approved it",
+        lambda c: c.promote(MODEL, 2, "prod", "hotfix"),
+        409,
+        "version_not_approved",
+    )
+    w.expect_ok(
+        "ml_engineer",
+        "request a review of v1 and v2",
+        lambda c: (
+            c.request_review(MODEL, 1, "Baseline for the new fraud service."),
+            c.request_review(MODEL, 2, "AUC +1.9 points on the November holdout."),
+        )[1],
+        lambda v: f"review requested by {v.review_request.by}",
+    )
+    w.expect_ok(
+        "model_reviewer",
+        "approve v1",
+        lambda c: c.approve(MODEL, 1, "Baseline accepted."),
+        lambda v: f"{v.approval_status} by {v.review.by}",
+    )
+    w.expect_ok(
+        "model_reviewer",
+        "approve v2",
+        lambda c: c.approve(MODEL, 2, "Calibration and fairness checks pass."),
+        lambda v: f"{v.approval_status} by {v.review.by}",
+    )
+    for version, environment in ((1, "staging"), (1, "prod"), (2, "staging"), (2, "prod")):
+        w.expect_ok(
+            "ml_engineer",
+            f"promote v{version} to {environment}",
+            lambda c, v=version, e=environment: c.promote(MODEL, v, e, "Passed offline evaluation."),
+            lambda r: (
+                f"{r.environment} -> v{r.version}"
+                + (
+                    f" (was v{r.promotion.previous_version})"
+                    if r.promotion and r.promotion.previous_version
+                    else ""
+                )
+            ),
+        )
+    w.expect_ok(
+        "ml_engineer",
+        "roll prod back",
+        lambda c: c.rollback(MODEL, "prod", "p99 latency regression after v2."),
+        lambda r: f"prod -> v{r.version}",
+    )
+    w.expect_refusal(
+        "admin", "retire v2 while staging still serves it", lambda c: c.retire(MODEL, 2), 409, "alias_in_use"
+    )
+    w.expect_ok(
+        "ml_engineer",
+        "roll staging back",
+        lambda c: c.rollback(MODEL, "staging", "Keep staging on what prod runs."),
+        lambda r: f"staging -> v{r.version}",
+    )
+    w.expect_ok("admin", "retire v2", lambda c: c.retire(MODEL, 2), lambda r: f"v{r.version} retired")
+    w.expect_refusal(
+        "ml_engineer",
+        "promote the retired v2 to dev",
+        lambda c: c.promote(MODEL, 2, "dev"),
+        409,
+        "version_retired",
+    )
+    w.expect_ok(
+        "data_scientist",
+        "read the model",
+        lambda c: c.get_model(MODEL),
+        lambda m: (
+            f"aliases {dict(sorted((str(k), v) for k, v in m.aliases.items()))}, "
+            f"counts {m.counts.model_dump()}"
+        ),
+    )
+    w.expect_ok(
+        "model_reviewer",
+        "read prod's promotion history",
+        lambda c: c.promotions(MODEL, "prod"),
+        lambda p: ", ".join(f"#{i.sequence} {i.action} v{i.version}" for i in reversed(p.items)),
+    )
+    w.expect_ok(
+        "data_scientist",
+        "read the lineage of v2",
+        lambda c: c.lineage(MODEL, 2),
+        lambda g: (
+            f"{len(g.nodes)} nodes, edges: "
+            + ", ".join(f"{e.source} {e.relation} {e.target}" for e in g.edges[:3])
+        ),
+    )
+    started = time.perf_counter()
+    anonymous = requests.get(f"{api_url}/models/{MODEL}", timeout=10)
+    w.record(
+        "anyone: read a model without a token",
+        anonymous.status_code == 401,
+        f"refused {anonymous.status_code} {anonymous.text.strip()}",
+        started,
+    )
+
+
+def run_demo(project_dir: Path, echo: Echo = print) -> int:
+    """Start the local cloud, walk the lifecycle, stop; 0 when every step behaved as expected."""
+    from cirrus.localcloud.cloud import LocalCloud
+
+    echo("Cirrus demo: the model lifecycle on the local cloud (no AWS account, no Docker)\n")
+    phases: dict[str, float] = {}
+    started = time.perf_counter()
+    cloud = LocalCloud(project_dir, api_port=0, aws_port=0)
+    try:
+        info = cloud.start(progress=lambda message: echo(f"  ... {message}"))
+        phases["start the local cloud and deploy template.yaml"] = time.perf_counter() - started
+        echo(f"\n  API {info.api_url}   AWS emulator {info.aws_endpoint_url}\n")
+        clients = {role: CirrusClient(info.api_url, cloud.token(role)) for role in info.users}
+        walkthrough = Walkthrough(clients, echo)
+        started = time.perf_counter()
+        walk(walkthrough, info.artifact_bucket, info.api_url)
+        phases["registry walkthrough over HTTP"] = time.perf_counter() - started
+    finally:
+        started = time.perf_counter()
+        cloud.stop()
+        phases["stop"] = time.perf_counter() - started
+    failed = [outcome for outcome in walkthrough.outcomes if not outcome.ok]
+    echo("\nSummary")
+    for phase, seconds in phases.items():
+        echo(f"  {phase:<50} {seconds:6.2f} s")
+    echo(
+        f"  steps: {len(walkthrough.outcomes)}, as expected: {len(walkthrough.outcomes) - len(failed)}, "
+        f"unexpected: {len(failed)}"
+    )
+    return 1 if failed else 0

@@ -1,0 +1,204 @@
+"""The local cloud as one object: emulator, deployed template, users per role, API gateway.
+
+`LocalCloud.start()` brings it all up and records where it listens in `<project>/.cirrus/local.json`,
+so `cirrus local token` and `cirrus local status` in another terminal can find it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import boto3
+import requests
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cirrus.localcloud.emulator import Emulator
+    from cirrus.localcloud.gateway import LocalGateway
+
+STATE_FILE = Path(".cirrus") / "local.json"
+REGION = "us-east-1"
+ROLE_USERS = {"ml_engineer": "alice", "data_scientist": "dana", "model_reviewer": "rui", "admin": "ada"}
+
+
+@dataclass
+class LocalUser:
+    username: str
+    password: str
+
+
+@dataclass
+class LocalCloudState:
+    """Where a running local cloud listens, and its users' credentials (local, throwaway)."""
+
+    api_url: str
+    aws_endpoint_url: str
+    region: str
+    user_pool_id: str
+    client_id: str
+    artifact_bucket: str
+    users: dict[str, LocalUser]
+    pid: int
+    started_at: float = field(default_factory=time.time)
+
+    # -- persistence ------------------------------------------------------------------------------
+
+    def save(self, project_dir: Path) -> Path:
+        path = project_dir / STATE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2))
+        path.chmod(0o600)
+        return path
+
+    @classmethod
+    def find(cls, project_dir: Path) -> LocalCloudState | None:
+        """The state of the local cloud started from this folder (or a parent), if any."""
+        for folder in (project_dir, *project_dir.parents):
+            path = folder / STATE_FILE
+            if path.is_file():
+                raw = json.loads(path.read_text())
+                raw["users"] = {role: LocalUser(**user) for role, user in raw["users"].items()}
+                return cls(**raw)
+        return None
+
+    @classmethod
+    def load(cls, project_dir: Path) -> LocalCloudState:
+        state = cls.find(project_dir)
+        if state is None or not state.is_running():
+            raise RuntimeError("No local cloud is running here; start one with `cirrus local up`.")
+        return state
+
+    # -- use --------------------------------------------------------------------------------------
+
+    def is_running(self) -> bool:
+        """True when the emulator that wrote this state still answers."""
+        try:
+            return requests.get(f"{self.aws_endpoint_url}/moto-api/", timeout=2).status_code < 500
+        except requests.RequestException:
+            return False
+
+    def token(self, role: str) -> str:
+        """A fresh Cognito ID token for the local user of `role`."""
+        user = self.users[role]
+        cognito = boto3.client(
+            "cognito-idp",
+            endpoint_url=self.aws_endpoint_url,
+            region_name=self.region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - the emulator takes any credentials
+        )
+        result = cognito.initiate_auth(
+            ClientId=self.client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": user.username, "PASSWORD": user.password},
+        )
+        return str(result["AuthenticationResult"]["IdToken"])
+
+    def describe(self) -> str:
+        """What a user needs to start calling the API."""
+        roles = ", ".join(f"{role} ({user.username})" for role, user in self.users.items())
+        return "\n".join(
+            [
+                "Cirrus local cloud is up.",
+                f"  API                 {self.api_url}",
+                f"  API docs            {self.api_url}/docs",
+                f"  AWS endpoint        {self.aws_endpoint_url}   (for boto3 and aws --endpoint-url)",
+                f"  artifact bucket     {self.artifact_bucket}",
+                f"  users               {roles}",
+                "",
+                "Get a token and call the API from another terminal:",
+                "  TOKEN=$(cirrus local token --role ml_engineer)",
+                f'  curl -H "Authorization: Bearer $TOKEN" {self.api_url}/models',
+                "Press Ctrl-C to stop.",
+            ]
+        )
+
+
+class LocalCloud:
+    """Starts and stops the whole local platform."""
+
+    def __init__(
+        self, project_dir: Path, *, api_port: int = 0, aws_port: int = 0, stage: str = "dev"
+    ) -> None:
+        self._project_dir = project_dir
+        self._api_port = api_port
+        self._aws_port = aws_port
+        self._stage = stage
+        self._emulator: Emulator | None = None
+        self._gateway: LocalGateway | None = None
+        self._state: LocalCloudState | None = None
+        self._stopped = threading.Event()
+
+    def start(self, progress: Callable[[str], None] = lambda _: None) -> LocalCloudState:
+        """Start the emulator, deploy template.yaml, create users, open the API."""
+        from cirrus.localcloud import cognito
+        from cirrus.localcloud.emulator import Emulator
+        from cirrus.localcloud.gateway import LocalGateway
+        from cirrus.localcloud.provisioner import deploy
+
+        progress("starting the AWS emulator")
+        self._emulator = Emulator(port=self._aws_port)
+        self._emulator.start()
+        progress("deploying template.yaml")
+        deployment = deploy(
+            self._emulator,
+            self._project_dir / "template.yaml",
+            parameters={"Stage": self._stage},
+            stack_name=f"cirrus-{self._stage}",
+        )
+        progress("creating a user per role")
+        pool_id = deployment.physical_id("UserPool")
+        client_id = deployment.physical_id("UserPoolClient")
+        users = {}
+        for role, username in ROLE_USERS.items():
+            password = f"Local-{secrets.token_urlsafe(12)}-1a"
+            cognito.create_user(self._emulator, pool_id, username, password, groups=[role])
+            users[role] = LocalUser(username, password)
+        progress("opening the API gateway")
+        self._gateway = LocalGateway(deployment, self._emulator, port=self._api_port)
+        self._gateway.start()
+        self._state = LocalCloudState(
+            api_url=f"{self._gateway.url}/api/v1",
+            aws_endpoint_url=self._emulator.endpoint_url,
+            region=REGION,
+            user_pool_id=pool_id,
+            client_id=client_id,
+            artifact_bucket=deployment.physical_id("ArtifactBucket"),
+            users=users,
+            pid=os.getpid(),
+        )
+        self._state.save(self._project_dir)
+        return self._state
+
+    def token(self, role: str) -> str:
+        """An ID token for the local user of `role`."""
+        if self._state is None:
+            raise RuntimeError("start() the local cloud first")
+        return self._state.token(role)
+
+    def wait(self) -> None:
+        """Block until stop() is called or the process is interrupted."""
+        while not self._stopped.wait(0.5):
+            pass
+
+    def stop(self) -> None:
+        """Stop the gateway and the emulator and forget the state file."""
+        self._stopped.set()
+        if self._gateway is not None:
+            self._gateway.stop()
+            self._gateway = None
+        if self._emulator is not None:
+            self._emulator.stop()
+            self._emulator = None
+        state_path = self._project_dir / STATE_FILE
+        if self._state is not None and state_path.is_file():
+            state_path.unlink()
+        self._state = None
