@@ -45,7 +45,7 @@ class ApiRoute:
     def _module(self) -> str:
         module, _, attribute = self.handler.rpartition(".")
         if not module or attribute != "lambda_handler":
-            raise ValueError(f"{self.function}: Handler must be <module>.lambda_handler, not {self.handler!r}")
+            raise ValueError(f"{self.function}: Handler should be <module>.lambda_handler: {self.handler!r}")
         return module
 
 

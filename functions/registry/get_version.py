@@ -2,7 +2,7 @@
 
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver
 from cirrus_core.registry.http import ModelIdPath, VersionPath, error_responses
-from cirrus_core.registry.models import ModelVersion  # noqa: TC001 - read by Powertools
+from cirrus_core.registry.models import ModelVersion
 from cirrus_core.registry.wiring import registry_service
 
 app = make_resolver()

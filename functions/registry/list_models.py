@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver
 from cirrus_core.registry.http import DEFAULT_PAGE_SIZE, Limit, NextToken, error_responses
-from cirrus_core.registry.models import ModelPage  # noqa: TC001 - read by Powertools
+from cirrus_core.registry.models import ModelPage
 from cirrus_core.registry.wiring import registry_service
 
 app = make_resolver()

@@ -42,9 +42,14 @@ _DESCRIPTIONS = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int, Any]:
-    """OpenAPI response entries for the given error statuses (401 and 422 always apply)."""
-    return {
+def error_responses(*statuses: int, success: int = 200) -> dict[int, Any]:
+    """OpenAPI response entries: the success status and the given error statuses (401, 413, 422 always).
+
+    The success entry has no content on purpose: Powertools then documents the route's return type
+    under it (it drops the success response altogether when a route passes `responses=` without it).
+    """
+    errors = {
         status: {"description": _DESCRIPTIONS[status], "content": {"application/json": {"model": ErrorBody}}}
         for status in sorted({401, 413, 422, *statuses})
     }
+    return {success: {"description": "Success."}, **errors}

@@ -30,7 +30,10 @@ ExecutionArn = Annotated[
         pattern=r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_.-]{1,80}:[A-Za-z0-9_.-]{1,80}$",
     ),
 ]
-HyperparameterValue = Annotated[str, StringConstraints(max_length=1024)] | int | float | bool
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# NaN and infinities are refused: JSON cannot carry them, so they would be stored as null and the
+# version could no longer be read back.
+HyperparameterValue = Annotated[str, StringConstraints(max_length=1024)] | int | FiniteFloat | bool
 
 
 class Environment(StrEnum):
@@ -65,9 +68,7 @@ class TrainingMetadata(_Strict):
     hyperparameters: Annotated[dict[ParamKey, HyperparameterValue], Field(max_length=100)] = Field(
         default_factory=dict
     )
-    metrics: Annotated[
-        dict[ParamKey, Annotated[float, Field(allow_inf_nan=False)]], Field(max_length=100)
-    ] = Field(default_factory=dict)
+    metrics: Annotated[dict[ParamKey, FiniteFloat], Field(max_length=100)] = Field(default_factory=dict)
 
 
 class RegisterModelRequest(_Strict):
