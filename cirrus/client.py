@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 API_URL_VARIABLE = "CIRRUS_API_URL"
-TOKEN_VARIABLE = "CIRRUS_TOKEN"  # noqa: S105 - the variable's name, not a secret
+TOKEN_VARIABLE = "CIRRUS_TOKEN"  # noqa: S105  # a variable's name, not a secret  # nosec B105
 
 
 class CirrusApiError(Exception):

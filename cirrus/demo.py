@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
+    from cirrus_core.registry.models import PromotionResult
+
 Echo = Callable[[str], None]
 MODEL = "fraud_detection"
 
@@ -101,6 +103,22 @@ def registration(
     return payload
 
 
+def promote_step(w: Walkthrough, version: int, environment: str) -> None:
+    """Promote a version and show where the alias came from."""
+
+    def describe(result: PromotionResult) -> str:
+        moved = f"{result.environment} -> v{result.version}"
+        previous = result.promotion.previous_version if result.promotion else None
+        return f"{moved} (was v{previous})" if previous else moved
+
+    w.expect_ok(
+        "ml_engineer",
+        f"promote v{version} to {environment}",
+        lambda c: c.promote(MODEL, version, environment, "Passed offline evaluation."),
+        describe,
+    )
+
+
 def walk(walkthrough: Walkthrough, artifact_bucket: str, api_url: str) -> None:
     """The registry lifecycle: register, review, approve, promote, roll back, retire."""
     w = walkthrough
@@ -150,19 +168,7 @@ def walk(walkthrough: Walkthrough, artifact_bucket: str, api_url: str) -> None:
         lambda v: f"{v.approval_status} by {v.review.by}",
     )
     for version, environment in ((1, "staging"), (1, "prod"), (2, "staging"), (2, "prod")):
-        w.expect_ok(
-            "ml_engineer",
-            f"promote v{version} to {environment}",
-            lambda c, v=version, e=environment: c.promote(MODEL, v, e, "Passed offline evaluation."),
-            lambda r: (
-                f"{r.environment} -> v{r.version}"
-                + (
-                    f" (was v{r.promotion.previous_version})"
-                    if r.promotion and r.promotion.previous_version
-                    else ""
-                )
-            ),
-        )
+        promote_step(w, version, environment)
     w.expect_ok(
         "ml_engineer",
         "roll prod back",

@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import boto3
 import requests
+
+from cirrus.localcloud.clients import new_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -88,13 +89,7 @@ class LocalCloudState:
     def token(self, role: str) -> str:
         """A fresh Cognito ID token for the local user of `role`."""
         user = self.users[role]
-        cognito = boto3.client(
-            "cognito-idp",
-            endpoint_url=self.aws_endpoint_url,
-            region_name=self.region,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - the emulator takes any credentials
-        )
+        cognito = new_client("cognito-idp", self.aws_endpoint_url, self.region)
         result = cognito.initiate_auth(
             ClientId=self.client_id,
             AuthFlow="USER_PASSWORD_AUTH",
@@ -126,9 +121,17 @@ class LocalCloud:
     """Starts and stops the whole local platform."""
 
     def __init__(
-        self, project_dir: Path, *, api_port: int = 0, aws_port: int = 0, stage: str = "dev"
+        self,
+        project_dir: Path,
+        *,
+        api_port: int = 0,
+        aws_port: int = 0,
+        stage: str = "dev",
+        state_dir: Path | None = None,
     ) -> None:
+        """`state_dir` is where `.cirrus/local.json` goes (the project folder unless told otherwise)."""
         self._project_dir = project_dir
+        self._state_dir = state_dir or project_dir
         self._api_port = api_port
         self._aws_port = aws_port
         self._stage = stage
@@ -175,14 +178,26 @@ class LocalCloud:
             users=users,
             pid=os.getpid(),
         )
-        self._state.save(self._project_dir)
+        self._state.save(self._state_dir)
         return self._state
+
+    @property
+    def state(self) -> LocalCloudState:
+        """Where the running local cloud listens."""
+        if self._state is None:
+            raise RuntimeError("start() the local cloud first")
+        return self._state
+
+    @property
+    def emulator(self) -> Emulator:
+        """The running AWS emulator (for boto3 clients against it)."""
+        if self._emulator is None:
+            raise RuntimeError("start() the local cloud first")
+        return self._emulator
 
     def token(self, role: str) -> str:
         """An ID token for the local user of `role`."""
-        if self._state is None:
-            raise RuntimeError("start() the local cloud first")
-        return self._state.token(role)
+        return self.state.token(role)
 
     def wait(self) -> None:
         """Block until stop() is called or the process is interrupted."""
@@ -198,7 +213,7 @@ class LocalCloud:
         if self._emulator is not None:
             self._emulator.stop()
             self._emulator = None
-        state_path = self._project_dir / STATE_FILE
+        state_path = self._state_dir / STATE_FILE
         if self._state is not None and state_path.is_file():
             state_path.unlink()
         self._state = None
