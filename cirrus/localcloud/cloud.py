@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from cirrus.localcloud.emulator import Emulator
     from cirrus.localcloud.gateway import LocalGateway
+    from cirrus.localcloud.provisioner import Deployment
 
 STATE_FILE = Path(".cirrus") / "local.json"
 REGION = "us-east-1"
@@ -137,6 +138,7 @@ class LocalCloud:
         self._stage = stage
         self._emulator: Emulator | None = None
         self._gateway: LocalGateway | None = None
+        self._deployment: Deployment | None = None
         self._state: LocalCloudState | None = None
         self._stopped = threading.Event()
 
@@ -157,6 +159,7 @@ class LocalCloud:
             parameters={"Stage": self._stage},
             stack_name=f"cirrus-{self._stage}",
         )
+        self._deployment = deployment
         progress("creating a user per role")
         pool_id = deployment.physical_id("UserPool")
         client_id = deployment.physical_id("UserPoolClient")
@@ -187,6 +190,13 @@ class LocalCloud:
         if self._state is None:
             raise RuntimeError("start() the local cloud first")
         return self._state
+
+    @property
+    def deployment(self) -> Deployment:
+        """What the template deployed: physical ids, outputs, the API."""
+        if self._deployment is None:
+            raise RuntimeError("start() the local cloud first")
+        return self._deployment
 
     @property
     def emulator(self) -> Emulator:
