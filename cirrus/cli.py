@@ -1,6 +1,6 @@
 """The `cirrus` command: the local cloud, the registry client and the demo.
 
-Client commands find the API from --api-url / CIRRUS_API_URL, or from a running `cirrus local up`
+Client commands find the API from --endpoint-url / CIRRUS_API_URL, or from a running `cirrus local up`
 (its state file); the token from --token / CIRRUS_TOKEN, or from the local cloud with --role.
 """
 
@@ -107,7 +107,13 @@ def local_status(project_dir: Path, field: str | None) -> None:
 
 
 @cli.group()
-@click.option("--api-url", envvar="CIRRUS_API_URL", help="API base URL (default: the running local cloud).")
+@click.option(
+    "--endpoint-url",
+    "--api-url",
+    "api_url",
+    envvar="CIRRUS_API_URL",
+    help="The API's base URL, e.g. a deployed stage's (default: the running local cloud).",
+)
 @click.option("--token", envvar="CIRRUS_TOKEN", help="Cognito ID token.")
 @click.option("--role", type=click.Choice(ROLES), help="Local cloud only: act as this role's user.")
 @click.pass_context
@@ -130,7 +136,7 @@ class _ClientFactory:
             state = LocalCloudState.find(Path.cwd())
             if state is None:
                 raise click.UsageError(
-                    "No --api-url given and no local cloud running here (`cirrus local up`)."
+                    "No --endpoint-url given and no local cloud running here (`cirrus local up`)."
                 )
             api_url = api_url or state.api_url
             if token is None:

@@ -192,6 +192,11 @@ class LocalCloud:
         return self._state
 
     @property
+    def state_dir(self) -> Path:
+        """The folder whose `.cirrus/local.json` tells other terminals where this cloud listens."""
+        return self._state_dir
+
+    @property
     def deployment(self) -> Deployment:
         """What the template deployed: physical ids, outputs, the API."""
         if self._deployment is None:
