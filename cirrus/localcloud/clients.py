@@ -9,7 +9,7 @@ import boto3
 from botocore.config import Config
 
 # Fake but well-formed credentials: moto accepts anything, and boto3 refuses to sign without any.
-FAKE_SECRET = "testing"  # the emulator's stand-in credential, not a secret  # nosec B105
+FAKE_SECRET = "testing"  # noqa: S105  # the emulator's stand-in credential, not a secret  # nosec B105
 FAKE_CREDENTIALS = {
     "aws_access_key_id": FAKE_SECRET,
     "aws_secret_access_key": FAKE_SECRET,

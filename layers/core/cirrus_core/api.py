@@ -1,13 +1,15 @@
 """API plumbing shared by every HTTP function: the resolver factory, error bodies, the entry point.
 
 Every route function builds its resolver with `make_resolver()` and exports
-`lambda_handler = entrypoint(app)`. Authentication (claims present) and the body-size bound are
-checked before Powertools validates the body, so an anonymous or oversized request never reaches
-validation, and the error body has one shape everywhere.
+`lambda_handler = entrypoint(app)`. Authentication (claims present), the body-size bound and the
+body's top-level shape (an object, never an array, which Powertools would cut down to its first
+element) are checked before Powertools validates the body, so an anonymous or oversized request
+never reaches validation, and the error body has one shape everywhere.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -127,6 +129,23 @@ def _body_size(event: dict[str, Any]) -> int:
     return len(body.encode("utf-8"))
 
 
+def _check_body_is_not_an_array(event: dict[str, Any]) -> None:
+    """Refuse a JSON array body: Powertools would validate its first element and drop the rest."""
+    body = event.get("body")
+    if not body:
+        return
+    try:
+        text = base64.b64decode(body).decode("utf-8") if event.get("isBase64Encoded") else body
+        document = json.loads(text)
+    except ValueError:
+        return  # not JSON: Powertools reports it as malformed_json, with its details
+    if isinstance(document, list):
+        raise UnprocessableEntity(
+            "The request body must be a JSON object.",
+            [{"field": "body", "message": "Input should be an object, not an array", "type": "object_type"}],
+        )
+
+
 def _handle(
     app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext, *, idempotent: bool
 ) -> dict[str, Any]:
@@ -136,6 +155,7 @@ def _handle(
     claims = ((event.get("requestContext") or {}).get("authorizer") or {}).get("claims")
     try:
         principal = principal_from_claims(claims)
+        _check_body_is_not_an_array(event)
     except CirrusError as error:
         return _early_refusal(error, event)
     logger.append_keys(actor=principal.actor)
