@@ -13,6 +13,16 @@ from cirrus_core.settings import get_settings
 from tests.support.aws import AwsResources, create_resources, environment
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Integration tests last, marked: their session-wide local cloud patches moto process-wide,
+    which the unit suites' `mock_aws` must never see."""
+    integration = [item for item in items if "tests/integration/" in item.path.as_posix()]
+    for item in integration:
+        item.add_marker(pytest.mark.integration)
+    others = [item for item in items if "tests/integration/" not in item.path.as_posix()]
+    items[:] = others + integration
+
+
 def _clear_cached_wiring() -> None:
     get_settings.cache_clear()
     wiring.registry_service.cache_clear()

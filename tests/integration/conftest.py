@@ -17,12 +17,6 @@ from tests.support.aws import ROOT
 ROLES = ("ml_engineer", "data_scientist", "model_reviewer", "admin")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/integration/" in str(item.path):
-            item.add_marker(pytest.mark.integration)
-
-
 @pytest.fixture(scope="session")
 def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     """The whole platform on moto: template deployed, a user per role, the API on 127.0.0.1."""
