@@ -84,6 +84,7 @@ def call(route: str, event: dict[str, Any] | None = None, **parts: Any) -> ApiRe
     result = module.lambda_handler(
         event if event is not None else build_event(route, **parts), LambdaContextStub()
     )
-    return ApiResponse(
-        status=result["statusCode"], headers=result.get("headers") or {}, raw_body=result["body"]
-    )
+    # Powertools answers with multiValueHeaders, early refusals with headers; callers see both.
+    headers = {name: ", ".join(values) for name, values in (result.get("multiValueHeaders") or {}).items()}
+    headers.update(result.get("headers") or {})
+    return ApiResponse(status=result["statusCode"], headers=headers, raw_body=result["body"])
