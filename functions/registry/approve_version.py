@@ -1,6 +1,6 @@
 """POST /api/v1/models/{model_id}/versions/{version}/approve: approve a pending version."""
 
-from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_principal
+from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_caller
 from cirrus_core.registry.http import ModelIdPath, VersionPath, error_responses
 from cirrus_core.registry.models import ModelVersion, ReviewRequest
 from cirrus_core.registry.wiring import registry_service
@@ -15,8 +15,8 @@ app = make_resolver()
     responses=error_responses(403, 404, 409, 429),
 )
 def approve_version(model_id: ModelIdPath, version: VersionPath, request: ReviewRequest) -> ModelVersion:
-    principal = request_principal(app)
-    return registry_service().approve(model_id, version, request.comment, principal.actor)
+    caller = request_caller(app)
+    return registry_service().approve(model_id, version, request.comment, caller)
 
 
 lambda_handler = entrypoint(app)

@@ -1,6 +1,6 @@
 """PUT /api/v1/models/{model_id}/promote: point an environment's alias at a version."""
 
-from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_principal
+from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_caller
 from cirrus_core.registry.http import ModelIdPath, error_responses
 from cirrus_core.registry.models import PromoteRequest, PromotionResult
 from cirrus_core.registry.wiring import registry_service
@@ -16,10 +16,8 @@ app = make_resolver()
     responses=error_responses(403, 404, 409, 429),
 )
 def promote_model(model_id: ModelIdPath, request: PromoteRequest) -> PromotionResult:
-    principal = request_principal(app)
-    return registry_service().promote(
-        model_id, request.version, request.environment, request.reason, principal.actor
-    )
+    caller = request_caller(app)
+    return registry_service().promote(model_id, request.version, request.environment, request.reason, caller)
 
 
 lambda_handler = entrypoint(app)

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Header
 
-from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_principal
+from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_caller
 from cirrus_core.idempotency import IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_PATTERN, run_idempotently
 from cirrus_core.registry.http import error_responses
 from cirrus_core.registry.models import ModelVersion, RegisterModelRequest
@@ -32,13 +32,13 @@ def register_model(
         ),
     ] = None,
 ) -> ModelVersion:
-    principal = request_principal(app)
+    caller = request_caller(app)
     return run_idempotently(
         key=idempotency_key,
-        scope=f"{principal.sub}:register_model",
+        scope=f"{caller.principal.sub}:register_model",
         request=request,
         result_type=ModelVersion,
-        operation=lambda: registry_service().register(request, principal.actor),
+        operation=lambda: registry_service().register(request, caller),
     )
 
 

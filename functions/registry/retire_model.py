@@ -4,7 +4,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_principal
+from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_caller
 from cirrus_core.registry.http import ModelIdPath, error_responses
 from cirrus_core.registry.models import MAX_VERSION, RetireResult
 from cirrus_core.registry.wiring import registry_service
@@ -25,8 +25,8 @@ def retire_model(
         int | None, Query(ge=1, le=MAX_VERSION, description="Retire only this version.")
     ] = None,
 ) -> RetireResult:
-    principal = request_principal(app)
-    return registry_service().retire(model_id, version, principal.actor)
+    caller = request_caller(app)
+    return registry_service().retire(model_id, version, caller)
 
 
 lambda_handler = entrypoint(app)

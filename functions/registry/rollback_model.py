@@ -1,6 +1,6 @@
 """POST /api/v1/models/{model_id}/rollback: move an alias back to the version it held before."""
 
-from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_principal
+from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_caller
 from cirrus_core.registry.http import ModelIdPath, error_responses
 from cirrus_core.registry.models import PromotionResult, RollbackRequest
 from cirrus_core.registry.wiring import registry_service
@@ -15,8 +15,8 @@ app = make_resolver()
     responses=error_responses(403, 404, 409, 429),
 )
 def rollback_model(model_id: ModelIdPath, request: RollbackRequest) -> PromotionResult:
-    principal = request_principal(app)
-    return registry_service().rollback(model_id, request.environment, request.reason, principal.actor)
+    caller = request_caller(app)
+    return registry_service().rollback(model_id, request.environment, request.reason, caller)
 
 
 lambda_handler = entrypoint(app)

@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
+from cirrus_core.caller import Caller
 from cirrus_core.errors import (
     CirrusError,
     MalformedJson,
@@ -27,7 +28,7 @@ from cirrus_core.errors import (
     UnprocessableEntity,
 )
 from cirrus_core.observability import logger, metrics, tracer
-from cirrus_core.principal import Principal, principal_from_claims
+from cirrus_core.principal import principal_from_claims
 from cirrus_core.settings import get_settings
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ LambdaHandler = Callable[[dict[str, Any], "LambdaContext"], dict[str, Any]]
 
 API_PREFIX = "/api/v1"
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Correlation-Id"]
-_PRINCIPAL_KEY = "principal"
+_CALLER_KEY = "caller"
 
 
 def error_body(error: CirrusError, request_id: str | None) -> dict[str, Any]:
@@ -80,6 +81,7 @@ def make_resolver() -> APIGatewayRestResolver:
             status_code=error.status,
             content_type=content_types.APPLICATION_JSON,
             body=error_body(error, _request_id(app.current_event.raw_event)),
+            headers=error.headers or None,
         )
 
     @app.exception_handler(CirrusError)  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
@@ -101,12 +103,12 @@ def make_resolver() -> APIGatewayRestResolver:
     return app
 
 
-def request_principal(app: APIGatewayRestResolver) -> Principal:
-    """The caller of the request being handled (checked by the entry point before routing)."""
-    principal = app.context.get(_PRINCIPAL_KEY)
-    if not isinstance(principal, Principal):  # pragma: no cover - the entry point always sets it
+def request_caller(app: APIGatewayRestResolver) -> Caller:
+    """The caller of the request being handled (authenticated by the entry point before routing)."""
+    caller = app.context.get(_CALLER_KEY)
+    if not isinstance(caller, Caller):  # pragma: no cover - the entry point always sets it
         raise RuntimeError("entrypoint() did not run for this request")
-    return principal
+    return caller
 
 
 def _early_refusal(error: CirrusError, event: dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +118,7 @@ def _early_refusal(error: CirrusError, event: dict[str, Any]) -> dict[str, Any]:
         "headers": {
             "Content-Type": content_types.APPLICATION_JSON,
             "Access-Control-Allow-Origin": settings.cors_allow_origin,
+            **error.headers,
         },
         "body": json.dumps(error_body(error, _request_id(event))),
         "isBase64Encoded": False,
@@ -163,7 +166,12 @@ def _handle(
         from cirrus_core.idempotency import register_context
 
         register_context(context)
-    app.context[_PRINCIPAL_KEY] = principal
+    request_context = event.get("requestContext") or {}
+    app.context[_CALLER_KEY] = Caller(
+        principal,
+        request_id=request_context.get("requestId"),
+        source_ip=(request_context.get("identity") or {}).get("sourceIp"),
+    )
     return app.resolve(event, context)
 
 

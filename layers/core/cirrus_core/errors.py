@@ -16,6 +16,11 @@ class CirrusError(Exception):
         self.message = message
         self.details = details or []
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this refusal carries (Retry-After, for instance)."""
+        return {}
+
 
 class BadRequest(CirrusError):
     status = 400
@@ -40,6 +45,17 @@ class Forbidden(CirrusError):
     code = "forbidden"
 
 
+class AccessDenied(Forbidden):
+    """The policies do not permit this principal this action on this resource."""
+
+    code = "access_denied"
+
+    def __init__(self, action: str, reason: str, message: str, policies: list[str] | None = None) -> None:
+        super().__init__(message, [{"action": action, "reason": reason, "policies": policies or []}])
+        self.action = action
+        self.reason = reason
+
+
 class RouteNotFound(CirrusError):
     status = 404
     code = "route_not_found"
@@ -53,6 +69,11 @@ class ModelNotFound(CirrusError):
 class VersionNotFound(CirrusError):
     status = 404
     code = "version_not_found"
+
+
+class PolicyNotFound(CirrusError):
+    status = 404
+    code = "policy_not_found"
 
 
 class Conflict(CirrusError):
@@ -122,8 +143,29 @@ class ReservedName(UnprocessableEntity):
     code = "reserved_name"
 
 
+class InvalidPolicy(UnprocessableEntity):
+    """A Cedar policy that does not parse or does not validate against the schema."""
+
+    code = "invalid_policy"
+
+
 class IdempotencyKeyReused(UnprocessableEntity):
     code = "idempotency_key_reused"
+
+
+class RateLimited(CirrusError):
+    """The caller sent more requests than its rate allows; it may retry after `retry_after` seconds."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, [{"retry_after_seconds": retry_after}])
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class TooMuchContention(CirrusError):

@@ -24,7 +24,9 @@ import pytest
 
 from cirrus.localcloud.hooks import HookContext
 from cirrus.localcloud.hooks.dynamodb_transactions import install
+from cirrus_core.caller import Caller
 from cirrus_core.events import EventPublisher
+from cirrus_core.principal import Principal
 from cirrus_core.registry.artifacts import allowed_artifact_buckets
 from cirrus_core.registry.models import ModelVersion, RegisterModelRequest
 from cirrus_core.registry.repository import ModelRecord, RegistryRepository
@@ -59,6 +61,11 @@ class ReadsTheModelAsAbsentOnce(RegistryRepository):
         return super().get_model(model_id)
 
 
+def caller(name: str) -> Caller:
+    """A caller of one name, as the entry point would build it."""
+    return Caller(Principal(sub=f"sub-{name}", username=name, groups=frozenset({"ml_engineer"})))
+
+
 def service_of_one_execution_environment(
     session: boto3.session.Session | None = None, repository: type[RegistryRepository] = RegistryRepository
 ) -> RegistryService:
@@ -85,7 +92,7 @@ def register_concurrently(writers: int) -> tuple[list[ModelVersion], list[BaseEx
     def writer(index: int) -> None:
         start.wait()
         try:
-            registered.append(services[index].register(request, f"writer-{index}"))
+            registered.append(services[index].register(request, caller(f"writer-{index}")))
         except Exception as error:  # reported by the test, not swallowed
             failures.append(error)
 
@@ -135,11 +142,11 @@ def test_each_concurrent_registration_is_announced_once_with_the_version_its_cal
 def test_the_loser_of_the_race_to_create_a_model_registers_the_next_version(aws: AwsResources) -> None:
     # GIVEN a caller who saw no model, while another caller created it with version 1
     request = RegisterModelRequest.model_validate(registration())
-    service_of_one_execution_environment().register(request, "winner")
+    service_of_one_execution_environment().register(request, caller("winner"))
     loser = service_of_one_execution_environment(repository=ReadsTheModelAsAbsentOnce)
 
     # WHEN the loser's create is refused (the model and its SageMaker name exist), it re-reads
-    registered = loser.register(request, "loser")
+    registered = loser.register(request, caller("loser"))
 
     # THEN it gets version 2, not a name collision with its own model
     assert registered.version == 2

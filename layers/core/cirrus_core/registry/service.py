@@ -65,6 +65,8 @@ from cirrus_core.registry.repository import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from cirrus_core.caller import Caller
+
 ResultT = TypeVar("ResultT")
 Outcome = tuple[Changes | None, list[LifecycleEvent], ResultT]
 
@@ -78,7 +80,7 @@ class Publisher(Protocol):
 
 
 class RegistryService:
-    """The registry's use cases. Callers pass the acting principal's name as `actor`."""
+    """The registry's use cases, each on behalf of a `Caller`."""
 
     def __init__(
         self,
@@ -99,8 +101,9 @@ class RegistryService:
 
     # -- registration -----------------------------------------------------------------------------
 
-    def register(self, request: RegisterModelRequest, actor: str) -> ModelVersion:
+    def register(self, request: RegisterModelRequest, caller: Caller) -> ModelVersion:
         """Register the next version of a model, creating the model on first use."""
+        actor = caller.actor
         model_id = request.model_name
         if model_id in RESERVED_MODEL_IDS:
             raise ReservedName(f"'{model_id}' is reserved and cannot name a model.")
@@ -320,8 +323,9 @@ class RegistryService:
 
     # -- approval ---------------------------------------------------------------------------------
 
-    def request_review(self, model_id: str, version: int, comment: str, actor: str) -> ModelVersion:
+    def request_review(self, model_id: str, version: int, comment: str, caller: Caller) -> ModelVersion:
         """Ask reviewers to approve or reject a pending version."""
+        actor = caller.actor
 
         def change(record: ModelRecord | None, now: datetime) -> Outcome[ModelVersion]:
             record, current = self._pending_version(record, model_id, version, "request review of")
@@ -338,17 +342,18 @@ class RegistryService:
 
         return self._mutate(model_id, change)
 
-    def approve(self, model_id: str, version: int, comment: str, actor: str) -> ModelVersion:
+    def approve(self, model_id: str, version: int, comment: str, caller: Caller) -> ModelVersion:
         """Approve a pending version: it may then be promoted to staging and prod."""
-        return self._decide(model_id, version, comment, actor, ApprovalStatus.APPROVED)
+        return self._decide(model_id, version, comment, caller, ApprovalStatus.APPROVED)
 
-    def reject(self, model_id: str, version: int, comment: str, actor: str) -> ModelVersion:
+    def reject(self, model_id: str, version: int, comment: str, caller: Caller) -> ModelVersion:
         """Reject a pending version: it can no longer be promoted anywhere."""
-        return self._decide(model_id, version, comment, actor, ApprovalStatus.REJECTED)
+        return self._decide(model_id, version, comment, caller, ApprovalStatus.REJECTED)
 
     def _decide(
-        self, model_id: str, version: int, comment: str, actor: str, decision: ApprovalStatus
+        self, model_id: str, version: int, comment: str, caller: Caller, decision: ApprovalStatus
     ) -> ModelVersion:
+        actor = caller.actor
         verb = "approve" if decision is ApprovalStatus.APPROVED else "reject"
 
         def change(record: ModelRecord | None, now: datetime) -> Outcome[ModelVersion]:
@@ -402,9 +407,10 @@ class RegistryService:
     # -- aliases ----------------------------------------------------------------------------------
 
     def promote(
-        self, model_id: str, version: int, environment: Environment, reason: str, actor: str
+        self, model_id: str, version: int, environment: Environment, reason: str, caller: Caller
     ) -> PromotionResult:
         """Point an environment's alias at a version; staging and prod take approved versions only."""
+        actor = caller.actor
 
         def change(record: ModelRecord | None, now: datetime) -> Outcome[PromotionResult]:
             record = self._live_model(record, model_id)
@@ -442,7 +448,7 @@ class RegistryService:
                 stack,
                 PromotionAction.PROMOTE,
                 reason,
-                actor,
+                caller,
                 LifecycleEvent(
                     "model.promoted",
                     {
@@ -459,8 +465,11 @@ class RegistryService:
 
         return self._mutate(model_id, change)
 
-    def rollback(self, model_id: str, environment: Environment, reason: str, actor: str) -> PromotionResult:
+    def rollback(
+        self, model_id: str, environment: Environment, reason: str, caller: Caller
+    ) -> PromotionResult:
         """Move an environment's alias back to the version it held before the current one."""
+        actor = caller.actor
 
         def change(record: ModelRecord | None, now: datetime) -> Outcome[PromotionResult]:
             record = self._live_model(record, model_id)
@@ -486,7 +495,7 @@ class RegistryService:
                 stack,
                 PromotionAction.ROLLBACK,
                 reason,
-                actor,
+                caller,
                 LifecycleEvent(
                     "model.rolled_back",
                     {
@@ -513,9 +522,10 @@ class RegistryService:
         stack: list[int],
         action: PromotionAction,
         reason: str,
-        actor: str,
+        caller: Caller,
         event: LifecycleEvent,
     ) -> Outcome[PromotionResult]:
+        actor = caller.actor
         sequence = record.promotion_seq.get(environment, 0) + 1
         promotion = Promotion(
             model_id=record.model.model_id,
@@ -547,8 +557,9 @@ class RegistryService:
 
     # -- retirement -------------------------------------------------------------------------------
 
-    def retire(self, model_id: str, version: int | None, actor: str) -> RetireResult:
+    def retire(self, model_id: str, version: int | None, caller: Caller) -> RetireResult:
         """Retire one version, or the whole model; refused while an alias points at what would go."""
+        actor = caller.actor
 
         def change(record: ModelRecord | None, now: datetime) -> Outcome[RetireResult]:
             record = self._live_model(record, model_id)
