@@ -34,6 +34,7 @@ security: install
 checks: lint typecheck security
 	$(BIN)/python -m cirrus.openapi --check
 	$(BIN)/python -m cirrus.event_schemas --check
+	$(BIN)/python -m cirrus.verified_permissions --check
 
 test: checks
 	$(BIN)/pytest --cov --cov-report=term --cov-report=xml
@@ -41,6 +42,7 @@ test: checks
 openapi: install
 	$(BIN)/python -m cirrus.openapi
 	$(BIN)/python -m cirrus.event_schemas
+	$(BIN)/python -m cirrus.verified_permissions
 
 bench: install
 	$(BIN)/python -m benchmarks

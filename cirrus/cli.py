@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -334,6 +335,86 @@ def history(ctx: click.Context, model_id: str, environment: str) -> None:
 def retire(ctx: click.Context, model_id: str, version: int | None) -> None:
     """Retire a version, or the whole model."""
     _run(ctx, lambda client: client.retire(model_id, version))
+
+
+# ------------------------------------------------------------------------------------------ audit
+
+
+@cli.group()
+@click.option(
+    "--endpoint-url",
+    "--api-url",
+    "api_url",
+    envvar="CIRRUS_API_URL",
+    help="The API's base URL, e.g. a deployed stage's (default: the running local cloud).",
+)
+@click.option("--token", envvar="CIRRUS_TOKEN", help="Cognito ID token.")
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default="model_reviewer",
+    show_default=True,
+    help="Local cloud only: act as this role's user (admin and model_reviewer read the trail).",
+)
+@click.pass_context
+def audit(ctx: click.Context, api_url: str | None, token: str | None, role: str | None) -> None:
+    """The audit trail: records of every change, read and denial, in a verifiable hash chain."""
+    ctx.obj = _ClientFactory(api_url, token, role)
+
+
+@audit.command("list")
+@click.option("--actor")
+@click.option("--action")
+@click.option("--resource", help="e.g. model/<id> or model/<id>/version/<n>.")
+@click.option("--since", type=click.DateTime(), help="At or after this time (UTC).")
+@click.option("--until", type=click.DateTime(), help="Before this time (UTC).")
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@click.option("--next-token")
+@click.pass_context
+def audit_list(
+    ctx: click.Context,
+    actor: str | None,
+    action: str | None,
+    resource: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    next_token: str | None,
+) -> None:
+    """Audit records, newest first."""
+
+    def utc(moment: datetime | None) -> datetime | None:
+        return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+    _run(
+        ctx,
+        lambda client: client.audit(
+            actor=actor,
+            action=action,
+            resource=resource,
+            since=utc(since),
+            until=utc(until),
+            limit=limit,
+            next_token=next_token,
+        ),
+    )
+
+
+@audit.command("verify")
+@click.pass_context
+def audit_verify(ctx: click.Context) -> None:
+    """Walk the chain against its latest signed anchor; exits 2 when it is not intact."""
+
+    reports: list[bool] = []
+
+    def verify(client: CirrusClient) -> BaseModel:
+        report = client.verify_audit()
+        reports.append(report.intact)
+        return report
+
+    _run(ctx, verify)
+    if not all(reports):
+        sys.exit(2)
 
 
 # ------------------------------------------------------------------------------------------ demo

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import requests
 from pydantic import BaseModel
 
+from cirrus_core.audit.models import AuditPage, VerifyReport
 from cirrus_core.registry.models import (
     ApprovalStatus,
     Environment,
@@ -35,6 +36,7 @@ from cirrus_core.registry.models import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
+    from datetime import datetime
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -166,6 +168,35 @@ class CirrusClient:
         return self._call(
             "DELETE", f"/models/{_seg(model_id)}/retire", RetireResult, params=_query(version=version)
         )
+
+    # -- audit ------------------------------------------------------------------------------------
+
+    def audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        resource: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        next_token: str | None = None,
+    ) -> AuditPage:
+        """Audit records newest first (admin and model_reviewer); `until` is exclusive."""
+        params = _query(
+            actor=actor,
+            action=action,
+            resource=resource,
+            since=since.isoformat() if since else None,
+            until=until.isoformat() if until else None,
+            limit=limit,
+            next_token=next_token,
+        )
+        return self._call("GET", "/audit", AuditPage, params=params)
+
+    def verify_audit(self) -> VerifyReport:
+        """Walk the audit chain against its latest signed anchor: intact, or the first bad seq and why."""
+        return self._call("GET", "/audit/verify", VerifyReport)
 
     # -- plumbing ---------------------------------------------------------------------------------
 

@@ -44,15 +44,20 @@ class Walkthrough:
         self.outcomes: list[StepOutcome] = []
 
     def expect_ok(
-        self, role: str, title: str, call: Callable[[CirrusClient], BaseModel], describe: Callable[[Any], str]
+        self,
+        role: str,
+        title: str,
+        call: Callable[[CirrusClient], BaseModel],
+        describe: Callable[[Any], str],
+        holds: Callable[[Any], bool] = lambda _: True,
     ) -> Any:
-        """Run a call that must succeed."""
+        """Run a call that must succeed, and whose answer must satisfy `holds`."""
         started = time.perf_counter()
         try:
             result = call(self._clients[role])
         except CirrusApiError as error:
             return self.record(f"{role}: {title}", False, f"unexpected {error.status} {error.code}", started)
-        self.record(f"{role}: {title}", True, describe(result), started)
+        self.record(f"{role}: {title}", holds(result), describe(result), started)
         return result
 
     def expect_refusal(
@@ -167,6 +172,34 @@ def walk(walkthrough: Walkthrough, artifact_bucket: str, api_url: str) -> None:
         lambda c: c.approve(MODEL, 2, "Calibration and fairness checks pass."),
         lambda v: f"{v.approval_status} by {v.review.by}",
     )
+    w.expect_refusal(
+        "data_scientist",
+        "promote v1 to prod (deploying needs model_deploy, which data scientists do not hold)",
+        lambda c: c.promote(MODEL, 1, "prod", "ship it"),
+        403,
+        "access_denied",
+    )
+    w.expect_ok(
+        "admin",
+        f"register {MODEL} (an admin's experiment)",
+        lambda c: c.register_model(
+            registration("Admin's quick retrain.", f"{artifact}/v3/model.tar.gz", {"auc": 0.925}, 2)
+        ),
+        lambda v: f"version {v.version}, {v.approval_status}",
+    )
+    w.expect_refusal(
+        "admin",
+        "approve v3, which the admin registered (separation of duties binds admins too)",
+        lambda c: c.approve(MODEL, 3, "self-approved"),
+        403,
+        "access_denied",
+    )
+    w.expect_ok(
+        "model_reviewer",
+        "approve v3 (a second person decides)",
+        lambda c: c.approve(MODEL, 3, "Reviewed independently."),
+        lambda v: f"{v.approval_status} by {v.review.by if v.review else '?'}",
+    )
     for version, environment in ((1, "staging"), (1, "prod"), (2, "staging"), (2, "prod")):
         promote_step(w, version, environment)
     w.expect_ok(
@@ -215,6 +248,16 @@ def walk(walkthrough: Walkthrough, artifact_bucket: str, api_url: str) -> None:
             f"{len(g.nodes)} nodes, edges: "
             + ", ".join(f"{e.source} {e.relation} {e.target}" for e in g.edges[:3])
         ),
+    )
+    w.expect_ok(
+        "model_reviewer",
+        "verify the audit trail (hash chain against its latest signed anchor)",
+        lambda c: c.verify_audit(),
+        lambda r: (
+            f"intact={r.intact}, {r.records} records, head seq {r.head_seq}"
+            + (f", first bad seq {r.first_bad_seq}: {r.reason}" if not r.intact else "")
+        ),
+        holds=lambda r: r.intact,
     )
     started = time.perf_counter()
     anonymous = requests.get(f"{api_url}/models/{MODEL}", timeout=10)

@@ -52,6 +52,8 @@ TAGS = (
     Tag(name="registry", description="Models and their numbered versions."),
     Tag(name="approval", description="Review requests and approval decisions on versions."),
     Tag(name="aliases", description="Environment aliases: promotion, rollback and their history."),
+    Tag(name="audit", description="The hash-chained audit trail: records and chain verification."),
+    Tag(name="policies", description="Cedar authorization policies: list, store, delete and evaluate."),
 )
 
 

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from cirrus_core import idempotency
+from cirrus_core import idempotency, ratelimit
+from cirrus_core.authz import wiring as authz_wiring
 from cirrus_core.registry import wiring
 from cirrus_core.settings import get_settings
 from tests.support.aws import AwsResources, create_resources, environment
@@ -26,6 +27,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _clear_cached_settings() -> None:
     get_settings.cache_clear()
     idempotency.idempotency_config.cache_clear()
+    ratelimit.rate_limit_settings.cache_clear()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,11 +36,18 @@ def _fresh_wiring_per_session() -> Iterator[None]:
     environment: every test gives them the same environment, and their boto3 clients work under
     each test's own `mock_aws` (moto intercepts at the botocore layer, whenever a client was made).
     Rebuilding them per test cost a fifth of a second each."""
-    wiring.registry_service.cache_clear()
-    idempotency._persistence.cache_clear()
+    _clear_wiring()
     yield
+    _clear_wiring()
+
+
+def _clear_wiring() -> None:
     wiring.registry_service.cache_clear()
     idempotency._persistence.cache_clear()
+    # The authorizer, policy service and their adapter, built once per execution environment.
+    authz_wiring.policy_service.cache_clear()
+    authz_wiring.authorizer.cache_clear()
+    authz_wiring.security_repository.cache_clear()
 
 
 @pytest.fixture(autouse=True)

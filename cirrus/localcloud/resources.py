@@ -1168,7 +1168,12 @@ class KmsAlias(ResourceHandler):
 
 
 class CognitoUserPool(ResourceHandler):
-    """AWS::Cognito::UserPool; `Ref` is the pool id, and the provider attributes name its issuer."""
+    """AWS::Cognito::UserPool; `Ref` is the pool id, and the provider attributes name its issuer.
+
+    `LambdaConfig` is stored, but moto invokes no triggers: local tokens carry the Cognito groups
+    users were added to, which is what the pre-token-generation trigger keeps for non-federated
+    users anyway (federation itself needs a real IdP).
+    """
 
     type_name = "AWS::Cognito::UserPool"
     attributes = frozenset({"Arn", "ProviderName", "ProviderURL", "UserPoolId"})
@@ -1328,6 +1333,70 @@ class CognitoUserPoolGroup(ResourceHandler):
             GroupName=previous.physical_id,
             UserPoolId=str(props["UserPoolId"]),
             **_pick(props, "Description", "Precedence", "RoleArn"),
+        )
+        return Provisioned(physical_id=previous.physical_id)
+
+
+class CognitoUserPoolDomain(ResourceHandler):
+    """AWS::Cognito::UserPoolDomain; `Ref` is the domain prefix. No hosted sign-in page is served."""
+
+    type_name = "AWS::Cognito::UserPoolDomain"
+    attributes = frozenset({"CloudFrontDistribution"})
+
+    def create(self, ctx: ProvisionContext, logical_id: str, props: Mapping[str, Any]) -> Provisioned:
+        domain = str(props["Domain"])
+        response = ctx.client("cognito-idp").create_user_pool_domain(
+            Domain=domain,
+            UserPoolId=str(props["UserPoolId"]),
+            **_pick(props, "CustomDomainConfig"),
+        )
+        return Provisioned(
+            physical_id=domain,
+            attributes={"CloudFrontDistribution": response.get("CloudFrontDomain", "")},
+            notes=_unapplied(self.type_name, props, {"Domain", "UserPoolId", "CustomDomainConfig"}),
+        )
+
+    def update(
+        self, ctx: ProvisionContext, logical_id: str, props: Mapping[str, Any], previous: DeployedResource
+    ) -> Provisioned:
+        old = previous.properties
+        if props["Domain"] == old.get("Domain") and props["UserPoolId"] == old.get("UserPoolId"):
+            return Provisioned(physical_id=previous.physical_id, attributes=previous.attributes)
+        # A new prefix is a new domain, as in CloudFormation (replacement).
+        ctx.client("cognito-idp").delete_user_pool_domain(
+            Domain=previous.physical_id, UserPoolId=str(old["UserPoolId"])
+        )
+        return self.create(ctx, logical_id, props)
+
+
+class CognitoUserPoolIdentityProvider(ResourceHandler):
+    """AWS::Cognito::UserPoolIdentityProvider; `Ref` is the provider name.
+
+    Recorded in the pool with its details and attribute mapping; the emulator never talks to the
+    IdP (no metadata download, no SAML or OIDC sign-in), so federated sign-in is AWS-only.
+    """
+
+    type_name = "AWS::Cognito::UserPoolIdentityProvider"
+    _SHARED = ("ProviderName", "ProviderType", "ProviderDetails", "AttributeMapping", "IdpIdentifiers")
+
+    def create(self, ctx: ProvisionContext, logical_id: str, props: Mapping[str, Any]) -> Provisioned:
+        ctx.client("cognito-idp").create_identity_provider(
+            UserPoolId=str(props["UserPoolId"]), **_pick(props, *self._SHARED)
+        )
+        return Provisioned(
+            physical_id=str(props["ProviderName"]),
+            notes=_unapplied(self.type_name, props, {*self._SHARED, "UserPoolId"}),
+        )
+
+    def update(
+        self, ctx: ProvisionContext, logical_id: str, props: Mapping[str, Any], previous: DeployedResource
+    ) -> Provisioned:
+        old = previous.properties
+        if props["ProviderName"] != old.get("ProviderName") or props["UserPoolId"] != old.get("UserPoolId"):
+            return self.create(ctx, logical_id, props)
+        ctx.client("cognito-idp").update_identity_provider(
+            UserPoolId=str(props["UserPoolId"]),
+            **_pick(props, "ProviderName", "ProviderDetails", "AttributeMapping", "IdpIdentifiers"),
         )
         return Provisioned(physical_id=previous.physical_id)
 
@@ -1529,6 +1598,31 @@ NO_LOCAL_MEANING: Final[tuple[NoLocalMeaning, ...]] = (
         "the local gateway writes no CloudWatch logs",
         lambda ctx, name: ctx.arn("apigateway", f"/account/{name}", with_account=False),
     ),
+    NoLocalMeaning(
+        "AWS::ApiGateway::UsagePlan",
+        "the local gateway checks no API keys, quotas or throttles",
+        lambda ctx, name: ctx.arn("apigateway", f"/usageplans/{name}", with_account=False),
+    ),
+    NoLocalMeaning(
+        "AWS::ApiGateway::DomainName",
+        "the local gateway serves plain HTTP on localhost: no custom domain, certificate or mutual TLS",
+        lambda ctx, name: ctx.arn("apigateway", f"/domainnames/{name}", with_account=False),
+    ),
+    NoLocalMeaning(
+        "AWS::ApiGateway::BasePathMapping",
+        "the local gateway serves plain HTTP on localhost: no custom domain, certificate or mutual TLS",
+        lambda ctx, name: ctx.arn("apigateway", f"/domainnames/{name}/basepathmappings", with_account=False),
+    ),
+    NoLocalMeaning(
+        "AWS::VerifiedPermissions::PolicyStore",
+        "moto has no Verified Permissions; the functions evaluate the same Cedar files in-process",
+        lambda ctx, name: ctx.arn("verifiedpermissions", f"policy-store/{name}", regional=False),
+    ),
+    NoLocalMeaning(
+        "AWS::VerifiedPermissions::Policy",
+        "moto has no Verified Permissions; the functions evaluate the same Cedar files in-process",
+        lambda ctx, name: ctx.arn("verifiedpermissions", f"policy/{name}", regional=False),
+    ),
 )
 
 HANDLERS: Final[Mapping[str, ResourceHandler]] = {
@@ -1554,6 +1648,8 @@ HANDLERS: Final[Mapping[str, ResourceHandler]] = {
         CognitoUserPool(),
         CognitoUserPoolClient(),
         CognitoUserPoolGroup(),
+        CognitoUserPoolDomain(),
+        CognitoUserPoolIdentityProvider(),
         ApiGatewayRestApi(),
         ApiGatewayDeployment(),
         ApiGatewayStage(),

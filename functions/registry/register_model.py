@@ -19,7 +19,7 @@ app = make_resolver()
     tags=["registry"],
     summary="Register a model version",
     description="Creates the model on first use and stores the next version as PendingManualApproval.",
-    responses=error_responses(400, 409, 429, success=201),
+    responses=error_responses(400, 403, 409, 429, success=201),
 )
 def register_model(
     request: RegisterModelRequest,

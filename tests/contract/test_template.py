@@ -26,7 +26,14 @@ TEMPLATE_DATA = load_template()
 FUNCTIONS = serverless_functions(TEMPLATE_DATA)
 ROUTES = template_routes(TEMPLATE_DATA)
 ROUTED_FUNCTIONS = sorted({route.function for route in ROUTES})
-WRITE_FUNCTIONS = sorted({route.function for route in ROUTES if route.method in {"post", "put", "delete"}})
+# Registry changes announce themselves as lifecycle events; policy changes are not model lifecycle.
+WRITE_FUNCTIONS = sorted(
+    {
+        route.function
+        for route in ROUTES
+        if route.method in {"post", "put", "delete"} and route.path.startswith("/api/v1/models")
+    }
+)
 SHARED_LAYERS = [layer["Ref"] for layer in TEMPLATE_DATA["Globals"]["Function"]["Layers"]]
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # `sam package` uploads these local folders and files and rewrites the property to an s3:// URI.

@@ -78,9 +78,11 @@ def build_event(
     return event
 
 
-def call(route: str, event: dict[str, Any] | None = None, **parts: Any) -> ApiResponse:
-    """Invoke `functions/registry/<route>.py` with its sample event, changed by `parts`."""
-    module = importlib.import_module(f"functions.registry.{route}")
+def call(
+    route: str, event: dict[str, Any] | None = None, *, package: str = "registry", **parts: Any
+) -> ApiResponse:
+    """Invoke `functions/<package>/<route>.py` with its sample event, changed by `parts`."""
+    module = importlib.import_module(f"functions.{package}.{route}")
     result = module.lambda_handler(
         event if event is not None else build_event(route, **parts), LambdaContextStub()
     )

@@ -17,7 +17,16 @@ TEMPLATE = ROOT / "template.yaml"
 SCHEMAS = ROOT / "events" / "schemas"
 SAMPLES = ROOT / "events" / "samples"
 
-TABLE_NAMES = {"RegistryTable": "cirrus-test-registry", "IdempotencyTable": "cirrus-test-idempotency"}
+TABLE_NAMES = {
+    "RegistryTable": "cirrus-test-registry",
+    "IdempotencyTable": "cirrus-test-idempotency",
+    "RateLimitTable": "cirrus-test-rate-limit",
+    "AuditTable": "cirrus-test-audit",
+    "SecurityTable": "cirrus-test-security",
+}
+# Every authenticated request counts against its caller's limit, refused ones included: those
+# counters are not state a refusal could have changed, so snapshots leave them out.
+STATE_TABLES = ("RegistryTable", "IdempotencyTable", "SecurityTable")
 EVENT_BUS = "cirrus-test"
 ARTIFACT_BUCKET = "cirrus-artifacts-123456789012"
 ALLOWLISTED_BUCKET = "shared-models-123456789012"
@@ -92,7 +101,7 @@ class AwsResources:
     def table_items(self) -> dict[str, list[dict[str, Any]]]:
         """Every item of every table, for asserting that a refusal wrote nothing."""
         snapshot = {}
-        for name in TABLE_NAMES.values():
+        for name in (TABLE_NAMES[logical_id] for logical_id in STATE_TABLES):
             items = self.dynamodb.scan(TableName=name, ConsistentRead=True)["Items"]
             snapshot[name] = sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
         return snapshot
@@ -141,6 +150,12 @@ def environment() -> dict[str, str]:
         "ARTIFACT_BUCKET": ARTIFACT_BUCKET,
         "ARTIFACT_BUCKET_ALLOWLIST": ALLOWLISTED_BUCKET,
         "CORS_ALLOW_ORIGIN": "*",
+        "AUDIT_TABLE_NAME": TABLE_NAMES["AuditTable"],
+        "RATE_LIMIT_TABLE_NAME": TABLE_NAMES["RateLimitTable"],
+        "SECURITY_TABLE_NAME": TABLE_NAMES["SecurityTable"],
+        # High enough that no test but the rate limit's own comes near it.
+        "RATE_LIMIT_PER_MINUTE": "100000",
+        "RATE_LIMIT_WINDOW_SECONDS": "60",
     }
 
 

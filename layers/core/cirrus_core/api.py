@@ -1,10 +1,11 @@
 """API plumbing shared by every HTTP function: the resolver factory, error bodies, the entry point.
 
 Every route function builds its resolver with `make_resolver()` and exports
-`lambda_handler = entrypoint(app)`. Authentication (claims present), the body-size bound and the
-body's top-level shape (an object, never an array, which Powertools would cut down to its first
-element) are checked before Powertools validates the body, so an anonymous or oversized request
-never reaches validation, and the error body has one shape everywhere.
+`lambda_handler = entrypoint(app)`. Authentication (claims present), the body-size bound, the
+caller's rate limit (429 with Retry-After) and the body's top-level shape (an object, never an
+array, which Powertools would cut down to its first element) are checked before Powertools
+validates the body, so an anonymous, oversized or over-limit request never reaches validation, and
+the error body has one shape everywhere.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
@@ -19,8 +21,12 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
+from cirrus_core.audit.entries import entry_for
+from cirrus_core.audit.models import AuditCategory, AuditDecision
+from cirrus_core.audit.wiring import audit_trail
 from cirrus_core.caller import Caller
 from cirrus_core.errors import (
+    AccessDenied,
     CirrusError,
     MalformedJson,
     PayloadTooLarge,
@@ -29,6 +35,7 @@ from cirrus_core.errors import (
 )
 from cirrus_core.observability import logger, metrics, tracer
 from cirrus_core.principal import principal_from_claims
+from cirrus_core.ratelimit import check_rate_limit
 from cirrus_core.settings import get_settings
 
 if TYPE_CHECKING:
@@ -87,6 +94,8 @@ def make_resolver() -> APIGatewayRestResolver:
     @app.exception_handler(CirrusError)  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
     def handle_domain_error(error: CirrusError) -> Response[Any]:
         logger.info("Request refused", extra={"code": error.code, "status": error.status})
+        if isinstance(error, AccessDenied):
+            _audit_denial(app, error)
         return render(error)
 
     @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
@@ -101,6 +110,27 @@ def make_resolver() -> APIGatewayRestResolver:
         return render(RouteNotFound("No route matches this request."))
 
     return app
+
+
+def _audit_denial(app: APIGatewayRestResolver, error: AccessDenied) -> None:
+    """Record a refused call in the audit trail, wherever in the request the policies refused it."""
+    caller = app.context.get(_CALLER_KEY)
+    if not isinstance(caller, Caller) or not get_settings().audit_table:
+        return
+    entry = entry_for(
+        caller,
+        error.action,
+        app.current_event.path,
+        AuditCategory.DENIAL,
+        datetime.now(UTC),
+        decision=AuditDecision.DENY,
+        policies=error.policies,
+    )
+    try:
+        audit_trail().append(entry)
+    except Exception:  # the answer is a refusal either way; a lost record must not turn it into a 500
+        logger.exception("Could not record a denial in the audit trail", extra={"action": error.action})
+        metrics.add_metric(name="AuditDenialNotRecorded", unit=MetricUnit.Count, value=1)
 
 
 def request_caller(app: APIGatewayRestResolver) -> Caller:
@@ -158,6 +188,8 @@ def _handle(
     claims = ((event.get("requestContext") or {}).get("authorizer") or {}).get("claims")
     try:
         principal = principal_from_claims(claims)
+        # Counted before anything else runs, so a caller over its limit costs one DynamoDB call.
+        check_rate_limit(principal.sub)
         _check_body_is_not_an_array(event)
     except CirrusError as error:
         return _early_refusal(error, event)

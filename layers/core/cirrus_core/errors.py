@@ -54,6 +54,7 @@ class AccessDenied(Forbidden):
         super().__init__(message, [{"action": action, "reason": reason, "policies": policies or []}])
         self.action = action
         self.reason = reason
+        self.policies = policies or []
 
 
 class RouteNotFound(CirrusError):
@@ -79,6 +80,12 @@ class PolicyNotFound(CirrusError):
 class Conflict(CirrusError):
     status = 409
     code = "conflict"
+
+
+class BaselinePolicyProtected(Conflict):
+    """A baseline policy changes through the repository and a deploy, never through the API."""
+
+    code = "baseline_policy_protected"
 
 
 class ModelRetired(Conflict):

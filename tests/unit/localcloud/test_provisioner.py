@@ -44,7 +44,12 @@ def test_every_template_resource_is_deployed(cirrus: Deployment) -> None:
     declared = _template_resources()
     sam_types = {"AWS::Serverless::Function", "AWS::Serverless::Api", "AWS::Serverless::LayerVersion"}
 
-    plain = {logical_id for logical_id, resource in declared.items() if resource["Type"] not in sam_types}
+    # Federation, the custom domain and Verified Permissions are off by default (their test is below).
+    plain = {
+        logical_id
+        for logical_id, resource in declared.items()
+        if resource["Type"] not in sam_types and "Condition" not in resource
+    }
     assert plain <= set(cirrus.resources)
     for logical_id, resource in declared.items():
         if resource["Type"] == "AWS::Serverless::Function":
@@ -52,6 +57,62 @@ def test_every_template_resource_is_deployed(cirrus: Deployment) -> None:
             assert cirrus.resource(f"{logical_id}Role").type_name == "AWS::IAM::Role"
     assert len(cirrus.of_type("AWS::Lambda::LayerVersion")) == 1
     assert cirrus.resource("CirrusApi").type_name == "AWS::ApiGateway::RestApi"
+
+
+def test_the_optional_security_resources_deploy_when_their_parameters_are_set(emulator: Emulator) -> None:
+    parameters = {
+        "Stage": "dev",
+        # Hosted domains are unique per region; the default one is the module's other stack's.
+        "AuthDomainPrefix": "cirrus-federated-test",
+        "SamlMetadataUrl": "https://portal.sso.us-east-1.amazonaws.com/saml/metadata/example",
+        "OidcIssuer": "https://login.example.com",
+        "OidcClientId": "cirrus",
+        "OidcClientSecret": "not-a-real-secret",
+        "IdpGroupRoleMap": '{"CirrusMLEngineers": "ml_engineer"}',
+        "ApiDomainName": "api.cirrus.example.com",
+        "ApiCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/example",
+        "MtlsTruststoreUri": "s3://cirrus-truststore/ca.pem",
+        "EnableVerifiedPermissions": "true",
+    }
+    deployment = deploy(emulator, TEMPLATE, parameters=parameters, stack_name=unique("cirrus-federated"))
+
+    conditional = {name for name, resource in _template_resources().items() if "Condition" in resource}
+    assert conditional <= set(deployment.resources)
+    cognito = emulator.client("cognito-idp")
+    pool_id = deployment.physical_id("UserPool")
+    providers = cognito.list_identity_providers(UserPoolId=pool_id)["Providers"]
+    assert {(p["ProviderName"], p["ProviderType"]) for p in providers} == {
+        ("CorporateSAML", "SAML"),
+        ("CorporateOIDC", "OIDC"),
+    }
+    saml = cognito.describe_identity_provider(UserPoolId=pool_id, ProviderName="CorporateSAML")
+    assert (
+        saml["IdentityProvider"]["AttributeMapping"]["custom:groups"]
+        == "http://schemas.xmlsoap.org/claims/Group"
+    )
+    client = cognito.describe_user_pool_client(
+        UserPoolId=pool_id, ClientId=deployment.physical_id("UserPoolClient")
+    )["UserPoolClient"]
+    assert set(client["SupportedIdentityProviders"]) == {"COGNITO", "CorporateSAML", "CorporateOIDC"}
+    assert client["AllowedOAuthFlows"] == ["code"]
+
+
+def test_the_hosted_domain_and_the_token_trigger_are_configured(
+    cirrus: Deployment, emulator: Emulator
+) -> None:
+    cognito = emulator.client("cognito-idp")
+    pool = cognito.describe_user_pool(UserPoolId=cirrus.physical_id("UserPool"))["UserPool"]
+    trigger = pool["LambdaConfig"]["PreTokenGenerationConfig"]
+    assert trigger["LambdaArn"].endswith(":function:" + cirrus.physical_id("PreTokenGenerationFunction"))
+    assert trigger["LambdaVersion"] == "V1_0"
+    domain = cognito.describe_user_pool_domain(Domain=cirrus.physical_id("UserPoolDomain"))[
+        "DomainDescription"
+    ]
+    assert domain["UserPoolId"] == pool["Id"]
+    client = cognito.describe_user_pool_client(
+        UserPoolId=pool["Id"], ClientId=cirrus.physical_id("UserPoolClient")
+    )
+    assert client["UserPoolClient"]["SupportedIdentityProviders"] == ["COGNITO"]
 
 
 def test_tables_have_the_template_keys_indexes_and_settings(cirrus: Deployment, emulator: Emulator) -> None:

@@ -114,14 +114,15 @@ def race(aws: AwsResources, atomic_dynamodb: None) -> list[ModelVersion]:
 def test_concurrent_registrations_are_answered_and_stored_as_versions_1_to_n(
     race: list[ModelVersion],
 ) -> None:
-    stored = service_of_one_execution_environment().list_versions(MODEL_ID, None, 100, None).items
+    reader = caller("reader")
+    stored = service_of_one_execution_environment().list_versions(MODEL_ID, None, 100, None, reader).items
 
     assert sorted(version.version for version in race) == list(range(1, WRITERS + 1))
     assert sorted(stored, key=lambda v: v.version) == sorted(race, key=lambda v: v.version)
 
 
 def test_the_model_counts_every_concurrent_registration(race: list[ModelVersion]) -> None:
-    model = service_of_one_execution_environment().get_model(MODEL_ID)
+    model = service_of_one_execution_environment().get_model(MODEL_ID, caller("reader"))
 
     assert model.latest_version == WRITERS
     assert model.counts.total == model.counts.pending == WRITERS

@@ -12,7 +12,12 @@ from tests.support.registry import RegistryDriver, Unchanged
 from tests.unit.registry.registration import assert_refused, registration
 
 KEY = "retry-3f1e2d3c-4b5a"
-CAROL = {"sub": "3f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "cognito:username": "carol@example.com"}
+# A data scientist: registering is theirs too, and another caller than the samples' alice.
+CAROL = {
+    "sub": "3f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+    "cognito:username": "carol@example.com",
+    "cognito:groups": "data_scientist",
+}
 
 
 def register(key: str | None = KEY, header: str = "Idempotency-Key", **parts: Any) -> ApiResponse:

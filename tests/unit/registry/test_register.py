@@ -26,7 +26,12 @@ from tests.unit.registry.registration import (
     with_training,
 )
 
-CAROL = {"sub": "3f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "cognito:username": "carol@example.com"}
+# A data scientist: registering is theirs too, and another caller than the samples' alice.
+CAROL = {
+    "sub": "3f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+    "cognito:username": "carol@example.com",
+    "cognito:groups": "data_scientist",
+}
 EXECUTION_ARN = "arn:aws:states:us-east-1:123456789012:execution:cirrus-train:run-42"
 
 

@@ -128,6 +128,9 @@ class ModelVersion(BaseModel):
     sagemaker: SageMakerNames
     created_at: datetime
     created_by: str
+    # The registrant's Cognito subject: usernames can be reassigned, so the forbid on self-approval
+    # compares subjects. None on versions registered before it was recorded.
+    created_by_sub: str | None = None
     updated_at: datetime
 
 

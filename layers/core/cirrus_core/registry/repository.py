@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
+    from cirrus_core.audit.log import AuditLog
+    from cirrus_core.audit.models import AuditEntry
+
 MODELS_INDEX = "by_kind"
 _MODEL_KIND = "MODEL"
 _PAGE = 100
@@ -58,6 +61,7 @@ class Changes:
     updated_versions: list[ModelVersion] = field(default_factory=list)
     promotions: list[Promotion] = field(default_factory=list)
     reserve_name: str | None = None
+    audit: AuditEntry | None = None
 
 
 def _model_pk(model_id: str) -> str:
@@ -79,9 +83,15 @@ def _s(value: str) -> dict[str, str]:
 class RegistryRepository:
     """Reads and writes registry items; no rules beyond the optimistic lock live here."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, audit: AuditLog | None = None) -> None:
         self._client = client
         self._table = table_name
+        self._audit = audit
+
+    @property
+    def audit(self) -> AuditLog | None:
+        """The audit trail changes are recorded in, when one is configured."""
+        return self._audit
 
     def get_model(self, model_id: str) -> ModelRecord | None:
         item = self._get(_model_pk(model_id), _MODEL_KIND)
@@ -144,7 +154,11 @@ class RegistryRepository:
             yield ModelRecord.model_validate_json(item["doc"]["S"])
 
     def commit(self, changes: Changes) -> None:
-        """Write the changes in one transaction, conditioned on the model's revision."""
+        """Write the changes in one transaction, conditioned on the model's revision.
+
+        The audit record of the change, when given, is part of the same transaction: no change
+        lands without its record, and no record without its change.
+        """
         record = changes.record
         model_id = record.model.model_id
         pk = _model_pk(model_id)
@@ -192,6 +206,10 @@ class RegistryRepository:
                     }
                 }
             )
+        if self._audit is not None and changes.audit is not None:
+            # Appended last so the indexes above keep their meaning; a refused head update means
+            # another call advanced the chain first: a lost race like any other, retried by the caller.
+            items.extend(self._audit.transaction_items(changes.audit, self._audit.head()))
         try:
             self._client.transact_write_items(TransactItems=items)
         except ClientError as error:

@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from cirrus_core.audit.entries import entry_for as _entry
+from cirrus_core.audit.models import AuditCategory, AuditEntry, state_hash
+from cirrus_core.authz import Resource, authorize, determining_policies
 from cirrus_core.errors import (
     AliasInUse,
     InvalidApprovalTransition,
@@ -75,6 +78,20 @@ _GATED_ENVIRONMENTS = frozenset({Environment.STAGING, Environment.PROD})
 _jitter = random.SystemRandom()
 
 
+# Audit actions of changes, by the lifecycle event each change publishes.
+_CHANGE_ACTIONS = {
+    "model.registered": "register_model",
+    "model.approval_requested": "request_review",
+    "model.approved": "approve_version",
+    "model.rejected": "reject_version",
+    "model.promoted": "promote_model",
+    "model.rolled_back": "rollback_model",
+    "model.retired": "retire_model",
+}
+# Changes that move a model's alias: the version in their event is a target, not the resource.
+_MODEL_LEVEL_ACTIONS = frozenset({"promote_model", "rollback_model"})
+
+
 class Publisher(Protocol):
     def publish(self, events: list[LifecycleEvent]) -> None: ...
 
@@ -105,6 +122,7 @@ class RegistryService:
         """Register the next version of a model, creating the model on first use."""
         actor = caller.actor
         model_id = request.model_name
+        authorize(caller.principal, "RegisterModel", Resource.model(model_id))
         if model_id in RESERVED_MODEL_IDS:
             raise ReservedName(f"'{model_id}' is reserved and cannot name a model.")
         check_s3_uri(request.artifact_location, self._artifact_buckets)
@@ -161,6 +179,7 @@ class RegistryService:
                 ),
                 created_at=now,
                 created_by=actor,
+                created_by_sub=caller.principal.sub,
                 updated_at=now,
             )
             counts = model.counts.model_copy(update={"total": number, "pending": model.counts.pending + 1})
@@ -196,7 +215,7 @@ class RegistryService:
             return changes, [event], version
 
         try:
-            return self._mutate(model_id, change)
+            return self._mutate(model_id, change, caller)
         except NameTaken as error:
             raise NameCollision(
                 f"Model id '{model_id}' maps to SageMaker name '{error}', which another model holds.",
@@ -205,61 +224,73 @@ class RegistryService:
 
     # -- reads ------------------------------------------------------------------------------------
 
-    def get_model(self, model_id: str) -> ModelDetail:
+    def get_model(self, model_id: str, caller: Caller) -> ModelDetail:
         """A model with its aliases, counts and latest version."""
+        authorize(caller.principal, "GetModel", Resource.model(model_id))
         record = self._require_model(model_id)
+        self._record_access(caller, "get_model", f"model/{model_id}")
         latest = None
         if record.model.latest_version:
             latest = self._repository.get_version(model_id, record.model.latest_version)
             latest = latest and self._effective(latest, record.model)
         return ModelDetail(**record.model.model_dump(), latest=latest)
 
-    def list_models(self, prefix: str, limit: int, next_token: str | None) -> ModelPage:
+    def list_models(self, prefix: str, limit: int, next_token: str | None, caller: Caller) -> ModelPage:
         """Models in name order, filtered by id prefix."""
+        authorize(caller.principal, "ListModels", Resource.platform())
         start = decode_token(next_token, frozenset({"m"}))["m"] if next_token else None
         if start is not None and not isinstance(start, str):
             raise InvalidPaginationToken("next_token does not belong to this listing.")
         records = self._repository.iter_models(prefix, start, limit + 1)
         items = [record.model for record in islice(records, limit + 1)]
+        self._record_access(caller, "list_models", f"model/{prefix}*")
         return ModelPage(
             items=items[:limit], next_token=self._next(items, limit, lambda m: {"m": m.model_id})
         )
 
-    def get_version(self, model_id: str, version: int) -> ModelVersion:
+    def get_version(self, model_id: str, version: int, caller: Caller) -> ModelVersion:
         """One version of a model."""
+        authorize(caller.principal, "GetVersion", Resource.model(model_id))
         record = self._require_model(model_id)
-        return self._effective(self._require_version(model_id, version), record.model)
+        found = self._effective(self._require_version(model_id, version), record.model)
+        self._record_access(caller, "get_version", f"model/{model_id}/version/{version}")
+        return found
 
     def list_versions(
-        self, model_id: str, status: ApprovalStatus | None, limit: int, next_token: str | None
+        self, model_id: str, status: ApprovalStatus | None, limit: int, next_token: str | None, caller: Caller
     ) -> VersionPage:
         """Versions newest first, optionally only those with one approval status."""
+        authorize(caller.principal, "ListVersions", Resource.model(model_id))
         record = self._require_model(model_id)
         start = self._int_position(next_token, "v")
         versions: Iterator[ModelVersion] = self._repository.iter_versions(model_id, start, limit + 1)
         if status is not None:
             versions = (version for version in versions if version.approval_status == status)
         items = [self._effective(version, record.model) for version in islice(versions, limit + 1)]
+        self._record_access(caller, "list_versions", f"model/{model_id}")
         return VersionPage(
             items=items[:limit], next_token=self._next(items, limit, lambda v: {"v": v.version})
         )
 
     def promotion_history(
-        self, model_id: str, environment: Environment, limit: int, next_token: str | None
+        self, model_id: str, environment: Environment, limit: int, next_token: str | None, caller: Caller
     ) -> PromotionPage:
         """How an environment's alias moved, newest first."""
+        authorize(caller.principal, "ListPromotions", Resource.model(model_id))
         self._require_model(model_id)
         start = self._int_position(next_token, "s")
         promotions = islice(
             self._repository.iter_promotions(model_id, environment, start, limit + 1), limit + 1
         )
         items = list(promotions)
+        self._record_access(caller, "list_promotions", f"model/{model_id}")
         return PromotionPage(
             items=items[:limit], next_token=self._next(items, limit, lambda p: {"s": p.sequence})
         )
 
-    def lineage(self, model_id: str, version: int | None) -> Lineage:
+    def lineage(self, model_id: str, version: int | None, caller: Caller) -> Lineage:
         """The provenance graph of a model's versions, or of one version and its ancestors."""
+        authorize(caller.principal, "GetLineage", Resource.model(model_id))
         self._require_model(model_id)
         versions = {v.version: v for v in self._repository.iter_versions(model_id, None, 100)}
         if version is not None:
@@ -319,12 +350,14 @@ class RegistryService:
                         source=node_id, target=f"version:{item.parent_version}", relation="derived_from"
                     )
                 )
+        self._record_access(caller, "get_lineage", f"model/{model_id}")
         return Lineage(model_id=model_id, nodes=list(nodes.values()), edges=edges)
 
     # -- approval ---------------------------------------------------------------------------------
 
     def request_review(self, model_id: str, version: int, comment: str, caller: Caller) -> ModelVersion:
         """Ask reviewers to approve or reject a pending version."""
+        authorize(caller.principal, "RequestReview", Resource.model(model_id))
         actor = caller.actor
 
         def change(record: ModelRecord | None, now: datetime) -> Outcome[ModelVersion]:
@@ -340,7 +373,7 @@ class RegistryService:
             )
             return self._bump(record, now, updated_versions=[updated]), [event], updated
 
-        return self._mutate(model_id, change)
+        return self._mutate(model_id, change, caller)
 
     def approve(self, model_id: str, version: int, comment: str, caller: Caller) -> ModelVersion:
         """Approve a pending version: it may then be promoted to staging and prod."""
@@ -355,6 +388,15 @@ class RegistryService:
     ) -> ModelVersion:
         actor = caller.actor
         verb = "approve" if decision is ApprovalStatus.APPROVED else "reject"
+        # The forbid on self-approval needs the registrant, so the version is loaded first; who
+        # registered a version never changes, so the decision holds for every retry below.
+        self._require_model(model_id)
+        registered = self._require_version(model_id, version)
+        authorize(
+            caller.principal,
+            "ApproveVersion" if decision is ApprovalStatus.APPROVED else "RejectVersion",
+            _version_resource(registered),
+        )
 
         def change(record: ModelRecord | None, now: datetime) -> Outcome[ModelVersion]:
             record, current = self._pending_version(record, model_id, version, verb)
@@ -387,7 +429,7 @@ class RegistryService:
             )
             return changes, [event], updated
 
-        return self._mutate(model_id, change)
+        return self._mutate(model_id, change, caller)
 
     def _pending_version(
         self, record: ModelRecord | None, model_id: str, version: int, verb: str
@@ -410,6 +452,11 @@ class RegistryService:
         self, model_id: str, version: int, environment: Environment, reason: str, caller: Caller
     ) -> PromotionResult:
         """Point an environment's alias at a version; staging and prod take approved versions only."""
+        # The environment is context: the policies let registrants promote to dev, and require
+        # model_deploy for staging and prod.
+        authorize(
+            caller.principal, "PromoteModel", Resource.model(model_id), {"environment": environment.value}
+        )
         actor = caller.actor
 
         def change(record: ModelRecord | None, now: datetime) -> Outcome[PromotionResult]:
@@ -463,12 +510,15 @@ class RegistryService:
                 ),
             )
 
-        return self._mutate(model_id, change)
+        return self._mutate(model_id, change, caller)
 
     def rollback(
         self, model_id: str, environment: Environment, reason: str, caller: Caller
     ) -> PromotionResult:
         """Move an environment's alias back to the version it held before the current one."""
+        authorize(
+            caller.principal, "RollbackModel", Resource.model(model_id), {"environment": environment.value}
+        )
         actor = caller.actor
 
         def change(record: ModelRecord | None, now: datetime) -> Outcome[PromotionResult]:
@@ -510,7 +560,7 @@ class RegistryService:
                 ),
             )
 
-        return self._mutate(model_id, change)
+        return self._mutate(model_id, change, caller)
 
     def _move_alias(
         self,
@@ -559,6 +609,7 @@ class RegistryService:
 
     def retire(self, model_id: str, version: int | None, caller: Caller) -> RetireResult:
         """Retire one version, or the whole model; refused while an alias points at what would go."""
+        authorize(caller.principal, "RetireModel", Resource.model(model_id))
         actor = caller.actor
 
         def change(record: ModelRecord | None, now: datetime) -> Outcome[RetireResult]:
@@ -590,17 +641,23 @@ class RegistryService:
             event = LifecycleEvent("model.retired", {"model_id": model_id, "version": version}, actor, now)
             return changes, [event], RetireResult(model_id=model_id, version=version, retired_at=now)
 
-        return self._mutate(model_id, change)
+        return self._mutate(model_id, change, caller)
 
     # -- helpers ----------------------------------------------------------------------------------
 
     def _mutate(
-        self, model_id: str, change: Callable[[ModelRecord | None, datetime], Outcome[ResultT]]
+        self,
+        model_id: str,
+        change: Callable[[ModelRecord | None, datetime], Outcome[ResultT]],
+        caller: Caller,
     ) -> ResultT:
         for attempt in range(self._max_attempts):
-            changes, events, result = change(self._repository.get_model(model_id), self._clock())
+            before = self._repository.get_model(model_id)
+            now = self._clock()
+            changes, events, result = change(before, now)
             if changes is None:
                 return result
+            changes.audit = self._change_entry(caller, before, changes, events, now)
             try:
                 self._repository.commit(changes)
             except ConcurrentUpdate:
@@ -611,6 +668,49 @@ class RegistryService:
         raise TooMuchContention(
             f"Model '{model_id}' is being changed by too many callers at once; retry shortly."
         )
+
+    @staticmethod
+    def _change_entry(
+        caller: Caller,
+        before: ModelRecord | None,
+        changes: Changes,
+        events: list[LifecycleEvent],
+        now: datetime,
+    ) -> AuditEntry:
+        """The audit record of a change: every change publishes exactly one event, which names it."""
+        event = events[0]
+        action = _CHANGE_ACTIONS[event.detail_type]
+        model_id = changes.record.model.model_id
+        version = event.data.get("version")
+        resource = f"model/{model_id}"
+        if isinstance(version, int) and action not in _MODEL_LEVEL_ACTIONS:
+            resource = f"{resource}/version/{version}"
+        written = [*changes.new_versions, *changes.updated_versions, *changes.promotions]
+        return _entry(
+            caller,
+            action,
+            resource,
+            AuditCategory.CHANGE,
+            now,
+            policies=determining_policies(),
+            before_hash=None if before is None else state_hash(before),
+            after_hash=state_hash(changes.record, *written),
+        )
+
+    def _record_access(self, caller: Caller, action: str, resource: str) -> None:
+        """Record a read of model metadata before its answer leaves the service (fail closed)."""
+        audit = self._repository.audit
+        if audit is not None:
+            audit.append(
+                _entry(
+                    caller,
+                    action,
+                    resource,
+                    AuditCategory.MODEL_ACCESS,
+                    self._clock(),
+                    policies=determining_policies(),
+                )
+            )
 
     @staticmethod
     def _bump(
@@ -682,3 +782,20 @@ class RegistryService:
         if len(items) <= limit:
             return None
         return encode_token(position(items[limit - 1]))
+
+
+def _version_resource(version: ModelVersion) -> Resource:
+    """A version as Cedar sees it, with the attributes the review policies read."""
+    return Resource(
+        "ModelVersion",
+        f"{version.model_id}/{version.version}",
+        {
+            "model_id": version.model_id,
+            "version": version.version,
+            "registered_by": version.created_by_sub or "",
+            "registered_by_name": version.created_by,
+            "approval_status": version.approval_status.value,
+            "retired": version.retired,
+        },
+        (Resource.model(version.model_id),),
+    )

@@ -6,6 +6,7 @@ import functools
 
 import boto3
 
+from cirrus_core.audit.wiring import audit_trail
 from cirrus_core.events import EventPublisher
 from cirrus_core.observability import logger
 from cirrus_core.registry.artifacts import allowed_artifact_buckets
@@ -21,7 +22,7 @@ def registry_service() -> RegistryService:
     """The registry service of this execution environment."""
     settings = get_settings()
     return RegistryService(
-        RegistryRepository(boto3.client("dynamodb"), settings.registry_table),
+        RegistryRepository(boto3.client("dynamodb"), settings.registry_table, audit_trail()),
         EventPublisher(
             boto3.client("events"),
             settings.event_bus_name,

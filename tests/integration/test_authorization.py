@@ -1,0 +1,279 @@
+"""Authorization over HTTP on the local cloud: real tokens, the deployed functions, the Cedar policies.
+
+Every route is tried by every role: a cell the policies allow may still be refused for a domain
+reason (a 404 or 409), so it asserts only "not 403"; a denied cell asserts 403 access_denied.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+
+from cirrus.client import CirrusClient
+from cirrus.localcloud import cognito
+from cirrus.localcloud.cloud import LocalCloud, LocalCloudState
+from tests.contract.template_routes import template_routes
+from tests.integration.conftest import ROLES
+from tests.support.authz import ADMINS, DEPLOYERS, EVERYONE, REGISTRANTS, REVIEWERS
+
+TIMEOUT = 30
+INVALID_POLICY = 'permit (principal, action == Cirrus::Action::"FlyToTheMoon", resource);'
+REVIEWERS_RETIRE = (
+    'permit (principal in Cirrus::Role::"model_reviewer", action == Cirrus::Action::"RetireModel", resource);'
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One route with a request that reaches its authorization, and the roles the policies allow."""
+
+    method: str
+    path: str
+    allowed: frozenset[str]
+    body: Any = None
+    params: dict[str, str] | None = None
+
+
+def registration(model_id: str, bucket: str) -> dict[str, Any]:
+    return {
+        "model_name": model_id,
+        "model_type": "sklearn",
+        "framework_version": "1.5.2",
+        "training_metadata": {"dataset_version": "ds-1", "hyperparameters": {}, "metrics": {}},
+        "artifact_location": f"s3://{bucket}/models/{model_id}/model.tar.gz",
+    }
+
+
+def send(
+    state: LocalCloudState,
+    token: str | None,
+    method: str,
+    path: str,
+    body: Any = None,
+    params: dict[str, str] | None = None,
+) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.request(
+        method, f"{state.api_url}{path}", json=body, params=params, headers=headers, timeout=TIMEOUT
+    )
+
+
+def tokens(local_cloud: LocalCloud) -> dict[str, str]:
+    return {role: local_cloud.token(role) for role in ROLES}
+
+
+@pytest.fixture(scope="module")
+def role_tokens(local_cloud: LocalCloud) -> dict[str, str]:
+    return tokens(local_cloud)
+
+
+@pytest.fixture(scope="module")
+def matrix(clients: dict[str, CirrusClient], state: LocalCloudState) -> dict[str, Cell]:
+    """The routes, on a model an ml_engineer registered (three pending versions)."""
+    model_id = f"authz_{secrets.token_hex(6)}"
+    for _ in range(3):
+        clients["ml_engineer"].register_model(registration(model_id, state.artifact_bucket))
+    model = f"/models/{model_id}"
+    evaluate = {
+        "principal": {"sub": "someone", "username": "someone", "groups": ["ml_engineer"]},
+        "action": "GetModel",
+        "resource": {"type": "Model", "id": model_id},
+    }
+    return {
+        "POST /api/v1/models/register": Cell(
+            "POST", "/models/register", REGISTRANTS, registration(model_id, state.artifact_bucket)
+        ),
+        "GET /api/v1/models": Cell("GET", "/models", EVERYONE),
+        "GET /api/v1/models/{model_id}": Cell("GET", model, EVERYONE),
+        "GET /api/v1/models/{model_id}/versions": Cell("GET", f"{model}/versions", EVERYONE),
+        "GET /api/v1/models/{model_id}/versions/{version}": Cell("GET", f"{model}/versions/1", EVERYONE),
+        "GET /api/v1/models/{model_id}/lineage": Cell("GET", f"{model}/lineage", EVERYONE),
+        "POST /api/v1/models/{model_id}/versions/{version}/review-requests": Cell(
+            "POST", f"{model}/versions/1/review-requests", REGISTRANTS, {"comment": "please"}
+        ),
+        "POST /api/v1/models/{model_id}/versions/{version}/approve": Cell(
+            "POST", f"{model}/versions/1/approve", REVIEWERS, {"comment": "ok"}
+        ),
+        "POST /api/v1/models/{model_id}/versions/{version}/reject": Cell(
+            "POST", f"{model}/versions/2/reject", REVIEWERS, {"comment": "no"}
+        ),
+        "PUT /api/v1/models/{model_id}/promote": Cell(
+            "PUT", f"{model}/promote", DEPLOYERS, {"version": 1, "environment": "staging"}
+        ),
+        "PUT /api/v1/models/{model_id}/promote (dev)": Cell(
+            "PUT", f"{model}/promote", REGISTRANTS, {"version": 1, "environment": "dev"}
+        ),
+        "POST /api/v1/models/{model_id}/rollback": Cell(
+            "POST", f"{model}/rollback", DEPLOYERS, {"environment": "staging"}
+        ),
+        "GET /api/v1/models/{model_id}/promotions": Cell(
+            "GET", f"{model}/promotions", EVERYONE, params={"environment": "staging"}
+        ),
+        "DELETE /api/v1/models/{model_id}/retire": Cell(
+            "DELETE", f"{model}/retire", DEPLOYERS, params={"version": "3"}
+        ),
+        # An invalid statement and an unknown id: the admin's requests are refused (422, 404) after
+        # authorization, so the matrix changes no policy.
+        "GET /api/v1/policies": Cell("GET", "/policies", ADMINS),
+        "PUT /api/v1/policies/{policy_id}": Cell(
+            "PUT", "/policies/matrix_probe", ADMINS, {"statement": INVALID_POLICY}
+        ),
+        "DELETE /api/v1/policies/{policy_id}": Cell("DELETE", "/policies/matrix_probe", ADMINS),
+        "POST /api/v1/policies/evaluate": Cell("POST", "/policies/evaluate", ADMINS, evaluate),
+        "GET /api/v1/audit": Cell("GET", "/audit", REVIEWERS),
+        "GET /api/v1/audit/verify": Cell("GET", "/audit/verify", REVIEWERS),
+    }
+
+
+CELLS = [
+    "POST /api/v1/models/register",
+    "GET /api/v1/models",
+    "GET /api/v1/models/{model_id}",
+    "GET /api/v1/models/{model_id}/versions",
+    "GET /api/v1/models/{model_id}/versions/{version}",
+    "GET /api/v1/models/{model_id}/lineage",
+    "POST /api/v1/models/{model_id}/versions/{version}/review-requests",
+    "POST /api/v1/models/{model_id}/versions/{version}/approve",
+    "POST /api/v1/models/{model_id}/versions/{version}/reject",
+    "PUT /api/v1/models/{model_id}/promote",
+    "PUT /api/v1/models/{model_id}/promote (dev)",
+    "POST /api/v1/models/{model_id}/rollback",
+    "GET /api/v1/models/{model_id}/promotions",
+    "DELETE /api/v1/models/{model_id}/retire",
+    "GET /api/v1/policies",
+    "PUT /api/v1/policies/{policy_id}",
+    "DELETE /api/v1/policies/{policy_id}",
+    "POST /api/v1/policies/evaluate",
+    "GET /api/v1/audit",
+    "GET /api/v1/audit/verify",
+]
+
+
+def test_the_matrix_covers_every_route_of_the_template() -> None:
+    assert {str(route) for route in template_routes()} <= set(CELLS)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", CELLS)
+def test_each_role_is_allowed_or_denied_each_route_as_the_policies_say(
+    matrix: dict[str, Cell], role_tokens: dict[str, str], state: LocalCloudState, role: str, name: str
+) -> None:
+    cell = matrix[name]
+
+    response = send(state, role_tokens[role], cell.method, cell.path, cell.body, cell.params)
+
+    if role in cell.allowed:
+        assert response.status_code != 403, response.text
+    else:
+        assert response.status_code == 403, response.text
+        error = response.json()["error"]
+        assert error["code"] == "access_denied"
+        # no_permit, or for the registrant approving their own version, the self-approval forbid.
+        assert error["details"][0]["reason"] in {"no_permit", "forbidden:forbid_self_approval"}
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_no_token_is_unauthenticated(matrix: dict[str, Cell], state: LocalCloudState, name: str) -> None:
+    cell = matrix[name]
+
+    response = send(state, None, cell.method, cell.path, cell.body, cell.params)
+
+    assert response.status_code == 401
+
+
+# -- separation of duties -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def engineer_reviewer_token(local_cloud: LocalCloud, state: LocalCloudState) -> str:
+    """A user who both registers (ml_engineer) and reviews (model_reviewer)."""
+    username = "eve@cirrus.local"
+    password = f"Local-{secrets.token_urlsafe(12)}-1a"
+    cognito.create_user(
+        local_cloud.emulator, state.user_pool_id, username, password, groups=["ml_engineer", "model_reviewer"]
+    )
+    result = local_cloud.emulator.client("cognito-idp").initiate_auth(
+        ClientId=state.client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": password},
+    )
+    return str(result["AuthenticationResult"]["IdToken"])
+
+
+def test_a_reviewer_cannot_approve_their_own_registration_and_another_reviewer_can(
+    engineer_reviewer_token: str, role_tokens: dict[str, str], state: LocalCloudState, model_id: str
+) -> None:
+    body = registration(model_id, state.artifact_bucket)
+    registered = send(state, engineer_reviewer_token, "POST", "/models/register", body)
+    approve = f"/models/{model_id}/versions/{registered.json()['version']}/approve"
+
+    own = send(state, engineer_reviewer_token, "POST", approve, {"comment": "mine"})
+    other = send(state, role_tokens["model_reviewer"], "POST", approve, {"comment": "checked"})
+
+    assert registered.status_code == 201
+    assert own.status_code == 403
+    assert own.json()["error"]["details"][0] == {
+        "action": "ApproveVersion",
+        "reason": "forbidden:forbid_self_approval",
+        "policies": ["forbid_self_approval"],
+    }
+    assert other.status_code == 200
+    assert other.json()["approval_status"] == "Approved"
+
+
+def test_an_admin_cannot_approve_their_own_registration(
+    role_tokens: dict[str, str], state: LocalCloudState, model_id: str
+) -> None:
+    admin = role_tokens["admin"]
+    registered = send(state, admin, "POST", "/models/register", registration(model_id, state.artifact_bucket))
+
+    own = send(state, admin, "POST", f"/models/{model_id}/versions/1/approve", {"comment": "mine"})
+
+    assert registered.status_code == 201
+    assert own.status_code == 403
+    assert own.json()["error"]["details"][0]["reason"] == "forbidden:forbid_self_approval"
+
+
+# -- policy changes -------------------------------------------------------------------------------
+
+
+def test_an_invalid_policy_is_refused_and_nothing_changes(
+    role_tokens: dict[str, str], state: LocalCloudState
+) -> None:
+    admin = role_tokens["admin"]
+    before = send(state, admin, "GET", "/policies").json()
+
+    refused = send(state, admin, "PUT", "/policies/fly_to_the_moon", {"statement": INVALID_POLICY})
+    after = send(state, admin, "GET", "/policies").json()
+
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "invalid_policy"
+    assert "FlyToTheMoon" in refused.json()["error"]["details"][0]["message"]
+    assert after == before
+
+
+def test_a_stored_policy_changes_the_next_decision_without_a_redeploy(
+    clients: dict[str, CirrusClient], role_tokens: dict[str, str], state: LocalCloudState, model_id: str
+) -> None:
+    for _ in range(2):
+        clients["ml_engineer"].register_model(registration(model_id, state.artifact_bucket))
+    admin, reviewer = role_tokens["admin"], role_tokens["model_reviewer"]
+    retire = f"/models/{model_id}/retire"
+
+    before = send(state, reviewer, "DELETE", retire, params={"version": "1"})
+    stored = send(state, admin, "PUT", "/policies/reviewers_retire_models", {"statement": REVIEWERS_RETIRE})
+    try:
+        during = send(state, reviewer, "DELETE", retire, params={"version": "1"})
+    finally:
+        deleted = send(state, admin, "DELETE", "/policies/reviewers_retire_models")
+    after = send(state, reviewer, "DELETE", retire, params={"version": "2"})
+
+    assert before.status_code == 403
+    assert stored.status_code == 200
+    assert during.status_code == 200
+    assert deleted.status_code == 204
+    assert after.status_code == 403

@@ -1,0 +1,63 @@
+"""The role-by-action table the baseline policies implement, and callers per role, for tests."""
+
+from __future__ import annotations
+
+from cirrus_core.caller import Caller
+from cirrus_core.principal import Principal
+
+ROLES = ("ml_engineer", "data_scientist", "model_reviewer", "admin")
+EVERYONE = frozenset(ROLES)
+REGISTRANTS = frozenset({"ml_engineer", "data_scientist", "admin"})
+DEPLOYERS = frozenset({"ml_engineer", "admin"})
+REVIEWERS = frozenset({"model_reviewer", "admin"})
+ADMINS = frozenset({"admin"})
+
+# (action, context) -> the roles the baseline permits, on a version someone else registered.
+EXPECTED: dict[tuple[str, str | None], frozenset[str]] = {
+    ("RegisterModel", None): REGISTRANTS,
+    ("RequestReview", None): REGISTRANTS,
+    ("ListModels", None): EVERYONE,
+    ("GetModel", None): EVERYONE,
+    ("ListVersions", None): EVERYONE,
+    ("GetVersion", None): EVERYONE,
+    ("GetLineage", None): EVERYONE,
+    ("ListPromotions", None): EVERYONE,
+    ("ApproveVersion", None): REVIEWERS,
+    ("RejectVersion", None): REVIEWERS,
+    ("PromoteModel", "dev"): REGISTRANTS,
+    ("PromoteModel", "staging"): DEPLOYERS,
+    ("PromoteModel", "prod"): DEPLOYERS,
+    ("RollbackModel", "staging"): DEPLOYERS,
+    ("RetireModel", None): DEPLOYERS,
+    ("ListPolicies", None): ADMINS,
+    ("PutPolicy", None): ADMINS,
+    ("DeletePolicy", None): ADMINS,
+    ("EvaluatePolicy", None): ADMINS,
+    ("ReadAuditLog", None): REVIEWERS,
+    ("VerifyAuditLog", None): REVIEWERS,
+}
+
+# The users of the unit tests: one per role, each with a subject of their own.
+USERS = {
+    "ml_engineer": ("7d8f3a2e-1b4c-4e5f-9a6b-2c3d4e5f6a7b", "alice@example.com"),
+    "data_scientist": ("5c4b3a29-1807-4f6e-9d5c-4b3a29180706", "dana@example.com"),
+    "model_reviewer": ("0b6c4f0e-9d1a-4c55-8f3e-5a2b7c9d1e2f", "bob@example.com"),
+    "admin": ("3e1d2c4b-5a69-4f7e-8d0c-1b2a3c4d5e6f", "ada@example.com"),
+}
+
+
+def principal(role: str, *, extra_groups: tuple[str, ...] = ()) -> Principal:
+    """The unit tests' user of `role`."""
+    sub, username = USERS[role]
+    return Principal(sub=sub, username=username, groups=frozenset({role, *extra_groups}))
+
+
+def caller(role: str) -> Caller:
+    """A caller of `role`, as the entry point builds it."""
+    return Caller(principal(role))
+
+
+def claims(role: str, *, groups: str | None = None) -> dict[str, str]:
+    """Authorizer claims of the unit tests' user of `role` (in `groups`, by default only `role`)."""
+    sub, username = USERS[role]
+    return {"sub": sub, "cognito:username": username, "cognito:groups": groups or role}
