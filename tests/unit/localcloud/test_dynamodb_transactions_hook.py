@@ -156,3 +156,52 @@ def test_undo_restores_the_backend_methods(tmp_path: Path) -> None:
 
     assert all(installed[name] is not before[name] for name in SERIALISED_METHODS)
     assert {name: backend.__dict__[name] for name in SERIALISED_METHODS} == before
+
+
+def _backend_table() -> Any:
+    return dynamodb_models.dynamodb_backends["123456789012"]["us-east-1"].tables[TABLE]
+
+
+def test_a_cancelled_transaction_leaves_every_item_as_it_was(table: None, hook: None) -> None:
+    client = boto3.client("dynamodb")
+    client.put_item(TableName=TABLE, Item={"pk": {"S": "kept"}, "value": {"B": b"\x00\xffbinary"}})
+
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "kept"}, "value": {"S": "overwritten"}}}},
+                {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "new"}}}},
+                {
+                    "Put": {
+                        "TableName": TABLE,
+                        "Item": {"pk": {"S": "refused"}},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+
+    items = client.scan(TableName=TABLE)["Items"]
+    assert items == [{"pk": {"S": "kept"}, "value": {"B": b"\x00\xffbinary"}}]
+
+
+def test_a_transaction_no_longer_snapshots_whole_tables(table: None, hook: None) -> None:
+    # moto 5.2.5 deep-copies each touched table and, on cancellation, replaces the table with its
+    # copy: the table object changes. The hook rolls back item by item, so the object stays.
+    client = boto3.client("dynamodb")
+    before = _backend_table()
+
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": TABLE,
+                        "Item": {"pk": {"S": "refused"}},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                }
+            ]
+        )
+
+    assert _backend_table() is before
