@@ -146,3 +146,31 @@ def test_self_sign_up_stays_off_and_the_pool_has_a_hosted_domain() -> None:
     pool = RESOURCES["UserPool"]["Properties"]
     assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
     assert RESOURCES["UserPoolDomain"]["Properties"]["UserPoolId"] == {"Ref": "UserPool"}
+
+
+def test_every_bucket_refuses_requests_without_tls() -> None:
+    guarded = {
+        policy["Properties"]["Bucket"]["Ref"]
+        for policy in _of_type("AWS::S3::BucketPolicy").values()
+        if any(
+            statement["Effect"] == "Deny"
+            and statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        )
+    }
+
+    assert guarded == set(_of_type("AWS::S3::Bucket"))
+
+
+def test_every_function_logs_into_the_kms_encrypted_platform_log_group() -> None:
+    logging = TEMPLATE_DATA["Globals"]["Function"]["LoggingConfig"]
+    group = TEMPLATE_DATA["Resources"][logging["LogGroup"]["Ref"]]
+
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["LogsKey", "Arn"]}
+    overriding = [
+        name
+        for name, resource in _of_type("AWS::Serverless::Function").items()
+        if "LoggingConfig" in resource["Properties"]
+    ]
+    assert overriding == []
