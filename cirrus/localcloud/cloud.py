@@ -216,8 +216,10 @@ class LocalCloud:
 
     def wait(self) -> None:
         """Block until stop() is called or the process is interrupted."""
+        # A bounded wait in a loop, not one unbounded wait: the main thread then gets to run its
+        # KeyboardInterrupt handler promptly when the user presses Ctrl-C.
         while not self._stopped.wait(0.5):
-            pass
+            continue
 
     def stop(self) -> None:
         """Stop the gateway and the emulator and forget the state file."""
