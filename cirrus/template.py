@@ -1,11 +1,14 @@
-"""What the tooling reads from template.yaml: which function serves which API route.
+"""What the tooling reads from and writes to template.yaml.
 
 template.yaml is the one source of truth for routing, so the OpenAPI document is assembled from the
-handler modules the template names rather than from a directory scan.
+handler modules the template names rather than from a directory scan. Some of its blocks are
+generated from repository files (event schemas, Verified Permissions policies): those sit between
+marker lines and are rewritten, or checked, with the two functions at the end of this module.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,3 +79,24 @@ def api_routes(template: dict[str, Any]) -> list[ApiRoute]:
                 )
             )
     return routes
+
+
+def replace_marked_block(template: str, block: str, begin_marker: str, end_marker: str) -> str:
+    """The template text with the lines between the two marker lines replaced by `block`."""
+    lines = template.splitlines(keepends=True)
+    begins = [index for index, line in enumerate(lines) if line.rstrip("\r\n") == begin_marker]
+    ends = [index for index, line in enumerate(lines) if line.rstrip("\r\n") == end_marker]
+    if len(begins) != 1 or len(ends) != 1 or begins[0] > ends[0]:
+        raise ValueError(f"the template needs one {begin_marker.strip()!r}, then one {end_marker.strip()!r}")
+    return "".join([*lines[: begins[0] + 1], block, *lines[ends[0] :]])
+
+
+def write_or_check(template: Path, expected: str, *, check: bool, stale_message: str) -> int:
+    """Write the generated template, or with `check` exit 1 (saying `stale_message`) if it differs."""
+    if expected == template.read_text(encoding="utf-8"):
+        return 0
+    if check:
+        print(f"{template}: {stale_message}", file=sys.stderr)
+        return 1
+    template.write_text(expected, encoding="utf-8")
+    return 0

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cirrus.template import REPO_ROOT, TEMPLATE_PATH
+from cirrus.template import REPO_ROOT, TEMPLATE_PATH, replace_marked_block, write_or_check
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -132,12 +132,7 @@ def render_block(schema: str | None, policies: Sequence[CedarPolicy]) -> str:
 
 def replace_block(template: str, block: str) -> str:
     """The template text with the lines between the markers replaced by the block."""
-    lines = template.splitlines(keepends=True)
-    begins = [index for index, line in enumerate(lines) if line.rstrip("\r\n") == BEGIN_MARKER]
-    ends = [index for index, line in enumerate(lines) if line.rstrip("\r\n") == END_MARKER]
-    if len(begins) != 1 or len(ends) != 1 or begins[0] > ends[0]:
-        raise ValueError(f"the template needs one {BEGIN_MARKER.strip()!r}, then one {END_MARKER.strip()!r}")
-    return "".join([*lines[: begins[0] + 1], block, *lines[ends[0] :]])
+    return replace_marked_block(template, block, BEGIN_MARKER, END_MARKER)
 
 
 def updated_template(template_path: Path = TEMPLATE_PATH, authz_dir: Path = AUTHZ_DIR) -> str:
@@ -163,17 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:  # a file or the markers are wrong: say which, not a traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if expected == template.read_text(encoding="utf-8"):
-        return 0
-    if args.check:
-        print(
-            f"{template}: the Verified Permissions block is stale: "
-            "run `python -m cirrus.verified_permissions`.",
-            file=sys.stderr,
-        )
-        return 1
-    template.write_text(expected, encoding="utf-8")
-    return 0
+    return write_or_check(
+        template,
+        expected,
+        check=args.check,
+        stale_message="the Verified Permissions block is stale: run `python -m cirrus.verified_permissions`.",
+    )
 
 
 if __name__ == "__main__":
