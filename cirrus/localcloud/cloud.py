@@ -50,6 +50,10 @@ class LocalCloudState:
     users: dict[str, LocalUser]
     pid: int
     started_at: float = field(default_factory=time.time)
+    # The machine (CI) app client, when the template has one: OAuth client credentials at token_url.
+    ci_client_id: str = ""
+    ci_client_secret: str = ""
+    token_url: str = ""
 
     # -- persistence ------------------------------------------------------------------------------
 
@@ -98,6 +102,17 @@ class LocalCloudState:
         )
         return str(result["AuthenticationResult"]["IdToken"])
 
+    def ci_token(self, scope: str | None = None) -> str:
+        """A fresh access token of the CI client (client credentials grant), for the CI routes."""
+        if not self.ci_client_id:
+            raise RuntimeError("The deployed template has no client credentials app client.")
+        form = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
+        response = requests.post(
+            self.token_url, data=form, auth=(self.ci_client_id, self.ci_client_secret), timeout=10
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
     def describe(self) -> str:
         """What a user needs to start calling the API."""
         roles = ", ".join(f"{role} ({user.username})" for role, user in self.users.items())
@@ -109,6 +124,11 @@ class LocalCloudState:
                 f"  AWS endpoint        {self.aws_endpoint_url}   (for boto3 and aws --endpoint-url)",
                 f"  artifact bucket     {self.artifact_bucket}",
                 f"  users               {roles}",
+                *(
+                    [f"  CI client           {self.ci_client_id}   (client credentials at {self.token_url})"]
+                    if self.ci_client_id
+                    else []
+                ),
                 "",
                 "Get a token and call the API from another terminal:",
                 "  TOKEN=$(cirrus local token --role ml_engineer)",
@@ -171,6 +191,7 @@ class LocalCloud:
         progress("opening the API gateway")
         self._gateway = LocalGateway(deployment, self._emulator, port=self._api_port)
         self._gateway.start()
+        ci_client_id, ci_client_secret = _machine_client(deployment)
         self._state = LocalCloudState(
             api_url=f"{self._gateway.url}/api/v1",
             aws_endpoint_url=self._emulator.endpoint_url,
@@ -180,6 +201,9 @@ class LocalCloud:
             artifact_bucket=deployment.physical_id("ArtifactBucket"),
             users=users,
             pid=os.getpid(),
+            ci_client_id=ci_client_id,
+            ci_client_secret=ci_client_secret,
+            token_url=f"{self._gateway.url}/oauth2/token",
         )
         self._state.save(self._state_dir)
         return self._state
@@ -234,3 +258,11 @@ class LocalCloud:
         if self._state is not None and state_path.is_file():
             state_path.unlink()
         self._state = None
+
+
+def _machine_client(deployment: Deployment) -> tuple[str, str]:
+    """(id, secret) of the template's client credentials app client, or empty strings."""
+    for client in deployment.of_type("AWS::Cognito::UserPoolClient"):
+        if "client_credentials" in client.properties.get("AllowedOAuthFlows", ()):
+            return client.physical_id, str(client.attributes.get("ClientSecret", ""))
+    return "", ""

@@ -52,6 +52,7 @@ HOOK_MODULES: tuple[str, ...] = (
     "cirrus.localcloud.hooks.dynamodb_transactions",
     "cirrus.localcloud.hooks.sagemaker_jobs",
     "cirrus.localcloud.hooks.sagemaker_endpoints",
+    "cirrus.localcloud.hooks.scheduler",
 )
 
 DEFAULT_REGION = "us-east-1"

@@ -15,6 +15,9 @@ only Chalice apps, so this is our own small gateway, reading everything from the
 
 Local extras, outside the API: `GET /api/v1/openapi.json` serves docs/openapi.json, and
 `GET /api/v1/docs` a Swagger UI whose assets come from aws-lambda-powertools' package data.
+`POST /oauth2/token` is the token endpoint of the hosted domain of the user pools the API's
+authorizers trust (client credentials grant, `cirrus.localcloud.cognito.ClientCredentialsIssuer`),
+so machine clients get access tokens the authorizer accepts on methods with OAuth scopes.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 
 from cirrus.localcloud.authorizer import CognitoVerifier, Unauthorized, rest_claims
 from cirrus.localcloud.clients import FAKE_CREDENTIALS
+from cirrus.localcloud.cognito import TOKEN_PATH, ClientCredentialsIssuer, OAuthError
 from cirrus.localcloud.endpoint import region_of
 from cirrus.localcloud.restapi import mock_status, select_integration_response
 
@@ -195,12 +199,15 @@ class ApiGatewayApp:
         lambda_client: Any,
         verifier: CognitoVerifier,
         openapi_path: Path | None = None,
+        token_issuer: ClientCredentialsIssuer | None = None,
     ) -> None:
+        """`token_issuer` serves `POST /oauth2/token`; without one that path is no route."""
         self.api = api
         self._account_id = account_id
         self._lambda = lambda_client
         self._verifier = verifier
         self._openapi_path = openapi_path
+        self._token_issuer = token_issuer
         self._routes = RouteTable(api.routes)
 
     def handle(self, request: HttpRequest, *, domain_name: str) -> HttpResponse:
@@ -214,6 +221,8 @@ class ApiGatewayApp:
 
     def _handle(self, request: HttpRequest, request_id: str, domain_name: str) -> HttpResponse:
         split = urlsplit(request.raw_path)
+        if split.path == TOKEN_PATH and self._token_issuer is not None:
+            return self._token(request, self._token_issuer)
         local = self._local_extra(request.method, split.path)
         if local is not None:
             return local
@@ -407,6 +416,24 @@ class ApiGatewayApp:
         response.body = body.encode("utf-8")
         return response
 
+    @staticmethod
+    def _token(request: HttpRequest, issuer: ClientCredentialsIssuer) -> HttpResponse:
+        """Cognito's token endpoint: JSON answers, never cached (RFC 6749 5.1)."""
+        headers = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+        if request.method != "POST":
+            error = OAuthError(405, "invalid_request")
+            headers.append(("Allow", "POST"))
+            return _plain(error.status, "application/json", json.dumps(error.body()).encode(), headers)
+        try:
+            answer = issuer.issue(
+                request.header("Authorization"), request.header("Content-Type"), request.body
+            )
+        except OAuthError as error:
+            if error.status == 401 and error.basic_auth:
+                headers.append(("WWW-Authenticate", 'Basic realm="cognito"'))
+            return _plain(error.status, "application/json", json.dumps(error.body()).encode(), headers)
+        return _plain(200, "application/json;charset=UTF-8", json.dumps(answer).encode(), headers)
+
     def _local_extra(self, method: str, path: str) -> HttpResponse | None:
         if method not in ("GET", "HEAD") or not path.startswith(DOCS_PREFIX + "/"):
             return None
@@ -503,8 +530,10 @@ def _header_text(value: Any) -> str:
     return str(value)
 
 
-def _plain(status: int, content_type: str, body: bytes) -> HttpResponse:
-    return HttpResponse(status=status, headers=[("Content-Type", content_type)], body=body)
+def _plain(
+    status: int, content_type: str, body: bytes, headers: Sequence[tuple[str, str]] = ()
+) -> HttpResponse:
+    return HttpResponse(status=status, headers=[("Content-Type", content_type), *headers], body=body)
 
 
 def _swagger_html() -> str:
@@ -656,6 +685,10 @@ class LocalGateway:
             lambda_client=_lambda_client(self._emulator),
             verifier=CognitoVerifier(self._emulator.endpoint_url, self._emulator.client("cognito-idp")),
             openapi_path=self._openapi_path,
+            token_issuer=ClientCredentialsIssuer(
+                self._emulator.client("cognito-idp"),
+                [arn for authorizer in self._api.authorizers.values() for arn in authorizer.user_pool_arns],
+            ),
         )
         handler = type("GatewayHandler", (_Handler,), {"app": app})
         server = ThreadingHTTPServer((self._host, self._port), handler)

@@ -1401,6 +1401,55 @@ class CognitoUserPoolIdentityProvider(ResourceHandler):
         return Provisioned(physical_id=previous.physical_id)
 
 
+class CognitoUserPoolResourceServer(ResourceHandler):
+    """AWS::Cognito::UserPoolResourceServer; `Ref` is the identifier, which prefixes its scopes.
+
+    Its scopes (`<identifier>/<scope name>`) are what app clients may be allowed in
+    `AllowedOAuthScopes` and what the token endpoint (`ClientCredentialsIssuer`) grants.
+    """
+
+    type_name = "AWS::Cognito::UserPoolResourceServer"
+
+    def create(self, ctx: ProvisionContext, logical_id: str, props: Mapping[str, Any]) -> Provisioned:
+        identifier = str(props["Identifier"])
+        ctx.client("cognito-idp").create_resource_server(
+            UserPoolId=str(props["UserPoolId"]),
+            Identifier=identifier,
+            Name=str(props["Name"]),
+            Scopes=self._scopes(props),
+        )
+        return Provisioned(
+            physical_id=identifier,
+            notes=_unapplied(self.type_name, props, {"UserPoolId", "Identifier", "Name", "Scopes"}),
+        )
+
+    def update(
+        self, ctx: ProvisionContext, logical_id: str, props: Mapping[str, Any], previous: DeployedResource
+    ) -> Provisioned:
+        old = previous.properties
+        if props["Identifier"] != old.get("Identifier") or props["UserPoolId"] != old.get("UserPoolId"):
+            return self.create(ctx, logical_id, props)  # replacement, as in CloudFormation
+        changed = sorted(key for key in ("Name", "Scopes") if props.get(key) != old.get(key))
+        if not changed:
+            return Provisioned(physical_id=previous.physical_id)
+        # moto 5.2.5 has neither UpdateResourceServer nor DeleteResourceServer. Every local cloud
+        # starts from an empty emulator, so the change applies at the next start.
+        return Provisioned(
+            physical_id=previous.physical_id,
+            notes=(
+                f"{self.type_name}: {', '.join(changed)} of {logical_id} not updated locally "
+                "(the emulator cannot update a resource server); restart the local cloud to apply",
+            ),
+        )
+
+    @staticmethod
+    def _scopes(props: Mapping[str, Any]) -> list[dict[str, str]]:
+        return [
+            {"ScopeName": str(scope["ScopeName"]), "ScopeDescription": str(scope["ScopeDescription"])}
+            for scope in props.get("Scopes", ())
+        ]
+
+
 # ---------------------------------------------------------------------------------------- API Gateway
 
 
@@ -1512,6 +1561,160 @@ class EventSchemasSchema(ResourceHandler):
             raise TemplateError(
                 f"{logical_id} (AWS::EventSchemas::Schema): Content is not JSON: {error}"
             ) from None
+
+
+# ---------------------------------------------------------------------------------------- Secrets Manager
+
+
+class SecretsManagerSecret(ResourceHandler):
+    """AWS::SecretsManager::Secret; `Ref` (and `Fn::GetAtt Id`) is the secret's ARN, as in CloudFormation.
+
+    The value is `SecretString`, or one drawn by GetRandomPassword from `GenerateSecretString`'s
+    options (`PasswordLength`, `ExcludeCharacters`, `ExcludePunctuation`, ...); with
+    `SecretStringTemplate` and `GenerateStringKey` the password goes into that JSON object under
+    that key. Without either the secret has no value, as in CloudFormation. A redeploy keeps a
+    generated value unless `GenerateSecretString` itself changed.
+    """
+
+    type_name = "AWS::SecretsManager::Secret"
+    attributes = frozenset({"Id"})
+    _PASSWORD_OPTIONS = (
+        "PasswordLength",
+        "ExcludeCharacters",
+        "ExcludeNumbers",
+        "ExcludePunctuation",
+        "ExcludeUppercase",
+        "ExcludeLowercase",
+        "IncludeSpace",
+        "RequireEachIncludedType",
+    )
+    _GENERATE_KEYS = frozenset({*_PASSWORD_OPTIONS, "SecretStringTemplate", "GenerateStringKey"})
+
+    def validate(self, logical_id: str, properties: Mapping[str, Any]) -> None:
+        where = f"{logical_id} (AWS::SecretsManager::Secret)"
+        if "SecretString" in properties and "GenerateSecretString" in properties:
+            raise TemplateError(f"{where}: give SecretString or GenerateSecretString, not both")
+        generate = properties.get("GenerateSecretString")
+        if isinstance(generate, Mapping):
+            unknown = sorted(set(generate) - self._GENERATE_KEYS)
+            if unknown:
+                raise TemplateError(f"{where}: GenerateSecretString does not take {', '.join(unknown)}")
+            if ("SecretStringTemplate" in generate) != ("GenerateStringKey" in generate):
+                raise TemplateError(
+                    f"{where}: GenerateSecretString needs SecretStringTemplate and GenerateStringKey together"
+                )
+
+    def create(self, ctx: ProvisionContext, logical_id: str, props: Mapping[str, Any]) -> Provisioned:
+        self.validate(logical_id, props)
+        secrets = ctx.client("secretsmanager")
+        name = str(props.get("Name") or ctx.physical_name(logical_id, max_length=256))
+        request: dict[str, Any] = {"Name": name, **_pick(props, "Description", "KmsKeyId")}
+        value = self._value(secrets, props)
+        if value is not None:
+            request["SecretString"] = value
+        if "Tags" in props:
+            request["Tags"] = _tag_list(props["Tags"])
+        try:
+            arn = str(secrets.create_secret(**request)["ARN"])
+        except ClientError as error:
+            if _error_code(error) != "ResourceExistsException":
+                raise
+            arn = str(secrets.describe_secret(SecretId=name)["ARN"])
+            if value is not None:
+                secrets.put_secret_value(SecretId=arn, SecretString=value)
+        return Provisioned(
+            physical_id=arn,
+            ref=arn,
+            attributes={"Id": arn},
+            notes=_unapplied(
+                self.type_name,
+                props,
+                {"Name", "Description", "KmsKeyId", "SecretString", "GenerateSecretString", "Tags"},
+            ),
+        )
+
+    def update(
+        self, ctx: ProvisionContext, logical_id: str, props: Mapping[str, Any], previous: DeployedResource
+    ) -> Provisioned:
+        self.validate(logical_id, props)
+        old = previous.properties
+        if props.get("Name") != old.get("Name"):
+            return self.create(ctx, logical_id, props)  # a new name is a new secret (replacement)
+        secrets = ctx.client("secretsmanager")
+        arn = previous.physical_id
+        changes = {
+            key: props[key]
+            for key in ("Description", "KmsKeyId")
+            if key in props and props[key] != old.get(key)
+        }
+        if changes:
+            secrets.update_secret(SecretId=arn, **changes)
+        value_changed = props.get("SecretString") != old.get("SecretString") or props.get(
+            "GenerateSecretString"
+        ) != old.get("GenerateSecretString")
+        value = self._value(secrets, props) if value_changed else None
+        if value is not None:
+            secrets.put_secret_value(SecretId=arn, SecretString=value)
+        return Provisioned(physical_id=arn, ref=arn, attributes=previous.attributes)
+
+    def _value(self, secrets: Any, props: Mapping[str, Any]) -> str | None:
+        generate = props.get("GenerateSecretString")
+        if not isinstance(generate, Mapping):
+            return str(props["SecretString"]) if "SecretString" in props else None
+        options: dict[str, Any] = _pick(generate, *self._PASSWORD_OPTIONS)
+        if "PasswordLength" in options:
+            options["PasswordLength"] = int(options["PasswordLength"])
+        for flag in set(options) - {"PasswordLength", "ExcludeCharacters"}:
+            options[flag] = options[flag] in (True, "true", "True")
+        password = str(secrets.get_random_password(**options)["RandomPassword"])
+        if "SecretStringTemplate" not in generate:
+            return password
+        document = json.loads(_json_text(generate["SecretStringTemplate"]))
+        document[str(generate["GenerateStringKey"])] = password
+        return json.dumps(document)
+
+
+# ------------------------------------------------------------------------------ EventBridge Scheduler
+
+
+class SchedulerScheduleGroup(ResourceHandler):
+    """AWS::Scheduler::ScheduleGroup in moto's scheduler backend; `Ref` is the group name.
+
+    Schedules are created in it at run time (pipeline schedules); moto stores them but fires none.
+    """
+
+    type_name = "AWS::Scheduler::ScheduleGroup"
+    attributes = frozenset({"Arn", "CreationDate", "LastModificationDate", "State"})
+
+    def create(self, ctx: ProvisionContext, logical_id: str, props: Mapping[str, Any]) -> Provisioned:
+        scheduler = ctx.client("scheduler")
+        name = str(props.get("Name") or ctx.physical_name(logical_id))
+        request: dict[str, Any] = {"Name": name}
+        if "Tags" in props:
+            request["Tags"] = _tag_list(props["Tags"])
+        scheduler.create_schedule_group(**request)
+        group = scheduler.get_schedule_group(Name=name)
+        return Provisioned(
+            physical_id=name,
+            attributes={
+                "Arn": group["Arn"],
+                "CreationDate": _iso(group.get("CreationDate")),
+                "LastModificationDate": _iso(group.get("LastModificationDate")),
+                "State": group.get("State", "ACTIVE"),
+            },
+            notes=_unapplied(self.type_name, props, {"Name", "Tags"}),
+        )
+
+    def update(
+        self, ctx: ProvisionContext, logical_id: str, props: Mapping[str, Any], previous: DeployedResource
+    ) -> Provisioned:
+        if props.get("Name") != previous.properties.get("Name"):
+            return self.create(ctx, logical_id, props)  # replacement
+        return Provisioned(physical_id=previous.physical_id, attributes=previous.attributes)
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value or "")
 
 
 # ---------------------------------------------------------------------------------------- Logs
@@ -1650,11 +1853,14 @@ HANDLERS: Final[Mapping[str, ResourceHandler]] = {
         CognitoUserPoolGroup(),
         CognitoUserPoolDomain(),
         CognitoUserPoolIdentityProvider(),
+        CognitoUserPoolResourceServer(),
         ApiGatewayRestApi(),
         ApiGatewayDeployment(),
         ApiGatewayStage(),
         EventSchemasRegistry(),
         EventSchemasSchema(),
+        SecretsManagerSecret(),
+        SchedulerScheduleGroup(),
         LogGroup(),
         *NO_LOCAL_MEANING,
     )

@@ -5,6 +5,13 @@ Two gaps in moto 5.2.5's state machine executor (`moto.stepfunctions.parser`):
 - `StepFunctionsParserBackend.start_execution` (parser/models.py) builds the execution ARN from
   the name it was given, so every execution started without one is `...:execution:<sm>:None` and
   the second fails. Ours names it with a uuid4, as AWS does.
+- `Environment.set_stop` (StopExecution) leaves a task waiting on a task token blocked until its
+  token is answered or its timeout passes, so a stopped run waiting for approval stayed RUNNING
+  for days. Ours also interrupts the execution's callback endpoints (`callback_pool_manager`), and
+  `Environment.set_error` leaves a stopped program stopped (the interrupted task's failure would
+  otherwise turn ABORTED into FAILED).
+- `StepFunctionResponse.send_task_failure` drops the request's `cause`, so a task failed through
+  SendTaskFailure (a rejected approval) lost its reason. Ours passes it on.
 - `arn:aws:states:::sagemaker:create{Training,Transform,Processing}Job.sync` fails "Unsupported
   .sync callback procedure": the factory `state_task_service_for` maps `sagemaker` to
   `StateTaskServiceUnsupported`, which only forwards the request. `StateTaskServiceSageMaker` below
@@ -28,6 +35,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from botocore.exceptions import ClientError
+from moto.core.responses import EmptyResult
 from moto.stepfunctions.parser import models as parser_models
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
@@ -45,8 +53,11 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+from moto.stepfunctions.responses import StepFunctionResponse
 
 from cirrus.localcloud.hooks._patching import combine, patch_attribute
 
@@ -60,7 +71,6 @@ if TYPE_CHECKING:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
         StateTaskService,
     )
-    from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
     from cirrus.localcloud.hooks import HookContext, Undo
@@ -263,9 +273,37 @@ def install(context: HookContext) -> Undo:
             return StateTaskServiceSageMaker()
         return original_factory(service_name)
 
+    original_set_stop = Environment.set_stop
+
+    def set_stop(self: Environment, stop_date: Any, cause: str | None, error: str | None) -> None:
+        original_set_stop(self, stop_date=stop_date, cause=cause, error=error)
+        # StopExecution must end a run waiting on a task token, as in AWS; moto's wait only ends
+        # on the token's answer or the task's timeout (seven days for an approval).
+        for endpoint in list(self.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()
+
+    original_set_error = Environment.set_error
+
+    def set_error(self: Environment, error: Any) -> None:
+        # The interrupted wait then fails its task; a stopped run stays ABORTED, as in AWS.
+        if isinstance(self.program_state(), ProgramStopped):
+            return
+        original_set_error(self, error=error)
+
+    def send_task_failure(self: StepFunctionResponse) -> Any:
+        # The executing (parser) backend takes the cause; the base class's signature does not.
+        backend: Any = self.stepfunction_backend
+        backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
     return combine(
         [
             patch_attribute(backend, "start_execution", start_execution),
+            patch_attribute(Environment, "set_stop", set_stop),
+            patch_attribute(Environment, "set_error", set_error),
+            patch_attribute(StepFunctionResponse, "send_task_failure", send_task_failure),
             patch_attribute(state_task_service_factory, "state_task_service_for", state_task_service_for),
             patch_attribute(state_task_factory, "state_task_service_for", state_task_service_for),
         ]

@@ -365,3 +365,57 @@ def test_a_failed_sagemaker_call_is_a_sagemaker_error(emulator: Emulator) -> Non
     assert execution["status"] == "FAILED"
     assert execution["error"] == "SageMaker.AmazonSageMakerException"
     assert "Service: AmazonSageMaker; Status Code: 400; Error Code: ValidationException" in execution["cause"]
+
+
+def waiting_machine(emulator: Emulator) -> tuple[str, str]:
+    """A machine whose one task waits for a task token, handed out through an SQS message."""
+    sqs = emulator.client("sqs")
+    queue_url = sqs.create_queue(QueueName=unique("tokens"))["QueueUrl"]
+    machine = create_machine(
+        emulator,
+        {
+            "StartAt": "Await approval",
+            "States": {
+                "Await approval": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                    "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token"}},
+                    "TimeoutSeconds": 604800,
+                    "End": True,
+                }
+            },
+        },
+    )
+    return machine, queue_url
+
+
+def handed_out_token(emulator: Emulator, queue_url: str) -> str:
+    def probe() -> str | None:
+        messages = emulator.client("sqs").receive_message(QueueUrl=queue_url).get("Messages", [])
+        return str(json.loads(messages[0]["Body"])["token"]) if messages else None
+
+    return wait_for(probe, "the task token")
+
+
+def test_stopping_a_run_that_waits_for_a_task_token_aborts_it(emulator: Emulator) -> None:
+    machine, queue_url = waiting_machine(emulator)
+    sfn = emulator.client("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    handed_out_token(emulator, queue_url)
+
+    sfn.stop_execution(executionArn=execution, error="Cancelled", cause="Cancelled by alice.")
+
+    assert finished(emulator, execution)["status"] == "ABORTED"
+
+
+def test_send_task_failure_keeps_its_cause(emulator: Emulator) -> None:
+    machine, queue_url = waiting_machine(emulator)
+    sfn = emulator.client("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    token = handed_out_token(emulator, queue_url)
+
+    sfn.send_task_failure(taskToken=token, error="ApprovalRejected", cause="Recall is too low.")
+
+    assert finished(emulator, execution)["status"] == "FAILED"
+    failed = [event for event in history(emulator, execution) if event["type"] == "TaskFailed"]
+    assert failed[0]["taskFailedEventDetails"]["cause"] == "Recall is too low."
