@@ -35,6 +35,7 @@ checks: lint typecheck security
 	$(BIN)/python -m cirrus.openapi --check
 	$(BIN)/python -m cirrus.event_schemas --check
 	$(BIN)/python -m cirrus.verified_permissions --check
+	$(BIN)/python -m cirrus.statemachines --check
 
 test: checks
 	$(BIN)/pytest --cov --cov-report=term --cov-report=xml
@@ -43,6 +44,7 @@ openapi: install
 	$(BIN)/python -m cirrus.openapi
 	$(BIN)/python -m cirrus.event_schemas
 	$(BIN)/python -m cirrus.verified_permissions
+	$(BIN)/python -m cirrus.statemachines
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from cirrus.client import CirrusClient
+    from cirrus_core.pipelines.models import RunDetail
 
 ROLES = ("ml_engineer", "data_scientist", "model_reviewer", "admin")
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -87,7 +89,17 @@ def local_token(role: str, project_dir: Path) -> None:
         raise click.ClickException(str(error)) from error
 
 
-STATUS_FIELDS = ("api_url", "aws_endpoint_url", "artifact_bucket", "user_pool_id", "client_id", "region")
+STATUS_FIELDS = (
+    "api_url",
+    "aws_endpoint_url",
+    "artifact_bucket",
+    "user_pool_id",
+    "client_id",
+    "region",
+    "ci_client_id",
+    "ci_client_secret",
+    "token_url",
+)
 
 
 @local.command("status")
@@ -415,6 +427,207 @@ def audit_verify(ctx: click.Context) -> None:
     _run(ctx, verify)
     if not all(reports):
         sys.exit(2)
+
+
+# ------------------------------------------------------------------------------------------ pipelines
+
+RUN_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
+
+
+@cli.group()
+@click.option(
+    "--endpoint-url",
+    "--api-url",
+    "api_url",
+    envvar="CIRRUS_API_URL",
+    help="The API's base URL, e.g. a deployed stage's (default: the running local cloud).",
+)
+@click.option("--token", envvar="CIRRUS_TOKEN", help="Cognito ID token.")
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    help="Local cloud only: act as this role's user (admin defines pipelines; default ml_engineer).",
+)
+@click.pass_context
+def pipelines(ctx: click.Context, api_url: str | None, token: str | None, role: str | None) -> None:
+    """Pipelines: define them, start, schedule, follow, cancel and retry runs."""
+    ctx.obj = _ClientFactory(api_url, token, role)
+
+
+@pipelines.command("create")
+@click.argument("definition_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def pipelines_create(ctx: click.Context, definition_file: Path) -> None:
+    """Define a pipeline from a JSON or YAML file (or store the next version of its definition)."""
+    definition = _load_document(definition_file)
+    _run(ctx, lambda client: client.put_pipeline(definition))
+
+
+@pipelines.command("list")
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@click.option("--next-token")
+@click.pass_context
+def pipelines_list(ctx: click.Context, limit: int, next_token: str | None) -> None:
+    """List pipelines, the built-in `training` pipeline among them."""
+    _run(ctx, lambda client: client.list_pipelines(limit=limit, next_token=next_token))
+
+
+@pipelines.command("get")
+@click.argument("pipeline_id")
+@click.option("--version", type=int, help="A stored version of the definition (default: the current one).")
+@click.pass_context
+def pipelines_get(ctx: click.Context, pipeline_id: str, version: int | None) -> None:
+    """Show a pipeline: its definition, versions, triggers and state machine."""
+    _run(ctx, lambda client: client.get_pipeline(pipeline_id, version))
+
+
+@pipelines.command("execute")
+@click.argument("pipeline_id")
+@click.option("--param", multiple=True, help="A run parameter name=value (JSON values parsed), repeatable.")
+@click.option("--schedule", "cron", help="Schedule runs on this cron expression (`0 2 * * *`) instead.")
+@click.option("--timezone", default="UTC", show_default=True, help="The schedule's IANA time zone.")
+@click.pass_context
+def pipelines_execute(
+    ctx: click.Context, pipeline_id: str, param: tuple[str, ...], cron: str | None, timezone: str
+) -> None:
+    """Start a run of PIPELINE_ID now, or schedule runs with --schedule."""
+    parameters = _pairs(param, "--param")
+    if cron is not None:
+        _run(ctx, lambda client: client.schedule_pipeline(pipeline_id, cron, parameters, timezone=timezone))
+    else:
+        _run(ctx, lambda client: client.execute_pipeline(pipeline_id, parameters))
+
+
+@pipelines.command("runs")
+@click.argument("pipeline_id")
+@click.option("--status", type=click.Choice(RUN_STATUSES))
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@click.option("--next-token")
+@click.pass_context
+def pipelines_runs(
+    ctx: click.Context, pipeline_id: str, status: str | None, limit: int, next_token: str | None
+) -> None:
+    """List a pipeline's runs, newest first."""
+    _run(ctx, lambda client: client.list_runs(pipeline_id, status=status, limit=limit, next_token=next_token))
+
+
+@pipelines.command("status")
+@click.argument("pipeline_id")
+@click.argument("run_id")
+@click.option("--follow", is_flag=True, help="Print each step's status as it changes until the run ends.")
+@click.option("--interval", type=click.FloatRange(min=0.5), default=5.0, show_default=True, help="Seconds.")
+@click.pass_context
+def pipelines_status(
+    ctx: click.Context, pipeline_id: str, run_id: str, follow: bool, interval: float
+) -> None:
+    """Show a run step by step; with --follow, exit 1 unless it succeeds."""
+    if not follow:
+        _run(ctx, lambda client: client.get_run(pipeline_id, run_id))
+        return
+    from cirrus.client import CirrusApiError
+
+    client = ctx.find_object(_ClientFactory)()  # type: ignore[misc]
+    shown: dict[str, str] = {}
+    while True:
+        try:
+            run = client.get_run(pipeline_id, run_id)
+        except CirrusApiError as error:
+            _print_api_error(error)
+            sys.exit(1)
+        _print_step_changes(run, shown)
+        if run.status != "RUNNING":
+            break
+        _sleep(interval)
+    click.echo(f"Run {run.run_id}: {run.status}")
+    if run.failure is not None:
+        where = f" at {run.failure.step}" if run.failure.step else ""
+        click.echo(f"  failed{where}: {run.failure.error or ''} {run.failure.cause or ''}".rstrip(), err=True)
+    if run.registration is not None:
+        click.echo(f"  registered {run.registration.model_id} version {run.registration.version}")
+    sys.exit(0 if run.status == "SUCCEEDED" else 1)
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _print_step_changes(run: RunDetail, shown: dict[str, str]) -> None:
+    """One line per step whose status changed since the last poll (pending steps not yet shown)."""
+    for step in run.steps:
+        status = str(step.status)
+        if shown.get(step.name, "Pending") == status:
+            continue
+        shown[step.name] = status
+        line = f"{step.name}: {status}"
+        if step.error or step.cause:
+            line += f" ({': '.join(part for part in (step.error, step.cause) if part)})"
+        click.echo(line)
+
+
+@pipelines.command("cancel")
+@click.argument("pipeline_id")
+@click.argument("run_id")
+@click.pass_context
+def pipelines_cancel(ctx: click.Context, pipeline_id: str, run_id: str) -> None:
+    """Stop a running run."""
+    _run(ctx, lambda client: client.cancel_run(pipeline_id, run_id))
+
+
+@pipelines.command("retry")
+@click.argument("pipeline_id")
+@click.argument("run_id")
+@click.pass_context
+def pipelines_retry(ctx: click.Context, pipeline_id: str, run_id: str) -> None:
+    """Start a new run with a failed, timed-out or cancelled run's input."""
+    _run(ctx, lambda client: client.retry_run(pipeline_id, run_id))
+
+
+@pipelines.command("schedules")
+@click.argument("pipeline_id")
+@click.pass_context
+def pipelines_schedules(ctx: click.Context, pipeline_id: str) -> None:
+    """List the schedules that start a pipeline's runs."""
+    _run(ctx, lambda client: client.list_schedules(pipeline_id))
+
+
+@pipelines.command("unschedule")
+@click.argument("pipeline_id")
+@click.argument("schedule_name")
+@click.pass_context
+def pipelines_unschedule(ctx: click.Context, pipeline_id: str, schedule_name: str) -> None:
+    """Delete one of a pipeline's schedules."""
+    from cirrus.client import CirrusApiError
+
+    try:
+        ctx.find_object(_ClientFactory)().delete_schedule(pipeline_id, schedule_name)  # type: ignore[misc]
+    except CirrusApiError as error:
+        _print_api_error(error)
+        sys.exit(1)
+    click.echo(f"Deleted schedule {schedule_name}.")
+
+
+def _load_document(path: Path) -> dict[str, Any]:
+    """A JSON or YAML file holding one object."""
+    import yaml
+
+    text = path.read_text()
+    try:
+        document = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as error:
+        raise click.BadParameter(f"{path} is not valid JSON or YAML: {error}", param_hint="FILE") from error
+    if not isinstance(document, dict):
+        raise click.BadParameter(f"{path} must hold one object (a pipeline definition)", param_hint="FILE")
+    return document
+
+
+def _print_api_error(error: Any) -> None:
+    click.echo(
+        json.dumps(
+            {"status": error.status, "code": error.code, "message": error.message, "details": error.details},
+            indent=2,
+        ),
+        err=True,
+    )
 
 
 # ------------------------------------------------------------------------------------------ demo

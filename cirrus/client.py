@@ -19,6 +19,17 @@ import requests
 from pydantic import BaseModel
 
 from cirrus_core.audit.models import AuditPage, VerifyReport
+from cirrus_core.pipelines.models import (
+    PipelineDetail,
+    PipelinePage,
+    PipelineSchedule,
+    PipelineStored,
+    RunDetail,
+    RunPage,
+    RunStarted,
+    RunSummary,
+    SchedulePage,
+)
 from cirrus_core.registry.models import (
     ApprovalStatus,
     Environment,
@@ -37,6 +48,8 @@ from cirrus_core.registry.models import (
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from datetime import datetime
+
+    from cirrus_core.pipelines.definition import PipelineDefinitionRequest
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -198,6 +211,91 @@ class CirrusClient:
         """Walk the audit chain against its latest signed anchor: intact, or the first bad seq and why."""
         return self._call("GET", "/audit/verify", VerifyReport)
 
+    # -- pipelines --------------------------------------------------------------------------------
+
+    def put_pipeline(
+        self, definition: PipelineDefinitionRequest | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> PipelineStored:
+        """Define a pipeline, or store the next version of its definition (admin).
+
+        `changed` is false when the definition equalled the current one: nothing was stored.
+        """
+        body = definition.model_dump(mode="json") if isinstance(definition, BaseModel) else dict(definition)
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        return self._call("POST", "/pipelines", PipelineStored, json=body, headers=headers)
+
+    def list_pipelines(self, *, limit: int = 50, next_token: str | None = None) -> PipelinePage:
+        """Pipelines in id order, the built-in `training` pipeline among them."""
+        return self._call(
+            "GET", "/pipelines", PipelinePage, params=_query(limit=limit, next_token=next_token)
+        )
+
+    def get_pipeline(self, pipeline_id: str, version: int | None = None) -> PipelineDetail:
+        """A pipeline with its current definition (or version `version` of it)."""
+        return self._call(
+            "GET", f"/pipelines/{_seg(pipeline_id)}", PipelineDetail, params=_query(version=version)
+        )
+
+    def execute_pipeline(
+        self,
+        pipeline_id: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> RunStarted:
+        """Start a run now; its parameters are merged over the definition's defaults."""
+        body = {"pipeline_id": pipeline_id, "parameters": dict(parameters or {})}
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        return self._call("POST", "/pipelines/execute", RunStarted, json=body, headers=headers)
+
+    def schedule_pipeline(
+        self,
+        pipeline_id: str,
+        cron: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        timezone: str = "UTC",
+        idempotency_key: str | None = None,
+    ) -> PipelineSchedule:
+        """Start runs on a five-field cron expression (`0 2 * * *`) in `timezone`."""
+        body = {
+            "pipeline_id": pipeline_id,
+            "parameters": dict(parameters or {}),
+            "schedule": cron,
+            "timezone": timezone,
+        }
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        return self._call("POST", "/pipelines/execute", PipelineSchedule, json=body, headers=headers)
+
+    def list_runs(
+        self, pipeline_id: str, *, status: str | None = None, limit: int = 50, next_token: str | None = None
+    ) -> RunPage:
+        """A pipeline's runs, newest first."""
+        params = _query(status=status, limit=limit, next_token=next_token)
+        return self._call("GET", f"/pipelines/{_seg(pipeline_id)}/runs", RunPage, params=params)
+
+    def get_run(self, pipeline_id: str, run_id: str) -> RunDetail:
+        """A run with each step's status, its failure and its registered version."""
+        return self._call("GET", f"/pipelines/{_seg(pipeline_id)}/runs/{_seg(run_id)}", RunDetail)
+
+    def cancel_run(self, pipeline_id: str, run_id: str) -> RunSummary:
+        """Stop a running run."""
+        return self._call("POST", f"/pipelines/{_seg(pipeline_id)}/runs/{_seg(run_id)}/cancel", RunSummary)
+
+    def retry_run(self, pipeline_id: str, run_id: str, *, idempotency_key: str | None = None) -> RunStarted:
+        """Start a new run with a failed, timed-out or cancelled run's input."""
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        path = f"/pipelines/{_seg(pipeline_id)}/runs/{_seg(run_id)}/retry"
+        return self._call("POST", path, RunStarted, headers=headers)
+
+    def list_schedules(self, pipeline_id: str) -> SchedulePage:
+        """The schedules that start a pipeline's runs."""
+        return self._call("GET", f"/pipelines/{_seg(pipeline_id)}/schedules", SchedulePage)
+
+    def delete_schedule(self, pipeline_id: str, schedule_name: str) -> None:
+        """Delete one of a pipeline's schedules."""
+        self._call_no_content("DELETE", f"/pipelines/{_seg(pipeline_id)}/schedules/{_seg(schedule_name)}")
+
     # -- plumbing ---------------------------------------------------------------------------------
 
     def _review(self, model_id: str, version: int, action: str, comment: str) -> ModelVersion:
@@ -228,6 +326,17 @@ class CirrusClient:
         if response.status_code >= 400:
             raise _api_error(response)
         return result_type.model_validate_json(response.content)
+
+    def _call_no_content(self, method: str, path: str) -> None:
+        """A call answered with 204 No Content."""
+        headers = {"Accept": "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        response = self._session.request(
+            method, f"{self._base}/api/v1{path}", headers=headers, timeout=self._timeout
+        )
+        if response.status_code >= 400:
+            raise _api_error(response)
 
 
 def _api_error(response: requests.Response) -> CirrusApiError:

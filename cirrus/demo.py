@@ -6,17 +6,20 @@ non-zero when any step does not behave as expected, so it doubles as an end-to-e
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
 
 from cirrus.client import CirrusApiError, CirrusClient
+from cirrus_core.pipelines.models import RunDetail, RunStatus
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from types import ModuleType
 
     from pydantic import BaseModel
 
@@ -24,6 +27,20 @@ if TYPE_CHECKING:
 
 Echo = Callable[[str], None]
 MODEL = "fraud_detection"
+PIPELINE = "training"
+DEMO_ROWS = 2000
+RUN_TIMEOUT_SECONDS = 300.0
+DEMO_DATA = Path(__file__).resolve().parents[1] / "examples" / "demo_data.py"
+
+
+def demo_data() -> ModuleType:
+    """examples/demo_data.py, the seeded generator of the demo dataset (loaded from the checkout)."""
+    spec = importlib.util.spec_from_file_location("cirrus_demo_data", DEMO_DATA)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(DEMO_DATA)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @dataclass
@@ -75,6 +92,14 @@ class Walkthrough:
             return
         self.record(f"{role}: {title}", False, f"accepted, expected {status} {code}", started)
 
+    def note(self, text: str) -> None:
+        """Print a progress line that is not a step of its own."""
+        self._echo(f"        {text}")
+
+    def client(self, role: str) -> CirrusClient:
+        """The API client of a role."""
+        return self._clients[role]
+
     def record(self, title: str, ok: bool, summary: str, started: float) -> None:
         """Keep and print the outcome of a step that began at `started` (perf_counter)."""
         outcome = StepOutcome(
@@ -124,54 +149,124 @@ def promote_step(w: Walkthrough, version: int, environment: str) -> None:
     )
 
 
-def walk(walkthrough: Walkthrough, artifact_bucket: str, api_url: str) -> None:
-    """The registry lifecycle: register, review, approve, promote, roll back, retire."""
-    w = walkthrough
-    artifact = f"s3://{artifact_bucket}/models/{MODEL}"
-    w.expect_ok(
-        "ml_engineer",
-        f"register {MODEL} (first version)",
-        lambda c: c.register_model(
-            registration("Baseline.", f"{artifact}/v1/model.tar.gz", {"auc": 0.912}, None)
-        ),
-        lambda v: f"version {v.version}, {v.approval_status}, SageMaker name {v.sagemaker.model_name}",
+def follow_run(
+    w: Walkthrough, role: str, pipeline_id: str, run_id: str, until: Callable[[RunDetail], bool]
+) -> RunDetail:
+    """Print each step's status as it changes, until `until` holds or the run ends."""
+    client = w.client(role)
+    shown: dict[str, str] = {}
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while True:
+        run = client.get_run(pipeline_id, run_id)
+        for step in run.steps:
+            status = step.status.value
+            if status != "Pending" and shown.get(step.name) != status:
+                shown[step.name] = status
+                took = f" in {step.duration_seconds:.1f} s" if step.duration_seconds is not None else ""
+                w.note(f"{step.name:<20} {status}{took}")
+        if until(run) or run.status is not RunStatus.RUNNING or time.monotonic() > deadline:
+            return run
+        time.sleep(0.3)
+
+
+def awaiting_approval(run: RunDetail) -> bool:
+    """The run registered its version and waits at the approval gate."""
+    deploy = next((step for step in run.steps if step.name == "deploy"), None)
+    return run.registration is not None and deploy is not None and deploy.status.value == "Running"
+
+
+def train_through_pipeline(
+    w: Walkthrough, role: str, title: str, parameters: dict[str, Any]
+) -> tuple[str | None, int | None]:
+    """Start the training pipeline and follow it to the approval gate; the run id and version."""
+    started = w.expect_ok(
+        role,
+        title,
+        lambda c: c.execute_pipeline(PIPELINE, {"model_name": MODEL, **parameters}),
+        lambda r: f"run {r.run_id} started ({r.status.value})",
     )
-    w.expect_ok(
-        "data_scientist",
-        f"register {MODEL} (retrained, parent v1)",
-        lambda c: c.register_model(
-            registration("Retrained on November data.", f"{artifact}/v2/model.tar.gz", {"auc": 0.931}, 1)
+    if started is None:
+        return None, None
+    begun = time.perf_counter()
+    run = follow_run(w, role, PIPELINE, started.run_id, awaiting_approval)
+    version = run.registration.version if run.registration else None
+    metrics = w.client(role).get_version(MODEL, version).training_metadata.metrics if version else {}
+    w.record(
+        f"{role}: the run trains, evaluates, passes the quality gate and registers",
+        awaiting_approval(run),
+        (
+            f"v{version} registered with test accuracy {metrics.get('test:accuracy', float('nan')):.3f}; "
+            "the run now waits for a reviewer"
+            if version
+            else f"run ended {run.status.value}: {run.failure}"
         ),
-        lambda v: f"version {v.version}, {v.approval_status}",
+        begun,
+    )
+    return started.run_id, version
+
+
+def approve_and_finish(w: Walkthrough, run_id: str | None, version: int | None, comment: str) -> None:
+    """A reviewer approves the version the run registered; the run then completes."""
+    if run_id is None or version is None:
+        return
+    w.expect_ok(
+        "model_reviewer",
+        f"approve v{version}",
+        lambda c: c.approve(MODEL, version, comment),
+        lambda v: f"{v.approval_status} by {v.review.by}",
+    )
+    begun = time.perf_counter()
+    run = follow_run(w, "ml_engineer", PIPELINE, run_id, lambda r: r.status is not RunStatus.RUNNING)
+    w.record(
+        "the run resumes at the approval gate and completes",
+        run.status is RunStatus.SUCCEEDED,
+        f"run {run.status.value}",
+        begun,
+    )
+
+
+def walk(
+    walkthrough: Walkthrough, artifact_bucket: str, api_url: str, upload: Callable[[str, bytes], str]
+) -> None:
+    """The lifecycle: train through the pipeline, review, approve, promote, roll back, retire."""
+    w = walkthrough
+    started = time.perf_counter()
+    rows = demo_data().generate(DEMO_ROWS, seed=7, task="classification")
+    source = upload("datasets/demo/transactions.csv", rows.to_csv(index=False).encode())
+    w.record(
+        "anyone: upload the demo dataset (seeded, examples/demo_data.py)",
+        True,
+        f"{len(rows)} card transactions, {rows['label'].mean():.0%} fraud, at {source}",
+        started,
+    )
+    first_run, first = train_through_pipeline(
+        w,
+        "ml_engineer",
+        f"train {MODEL} through the training pipeline (xgboost, target accuracy 0.85)",
+        {"data_source": source, "model_type": "xgboost", "target_accuracy": 0.85},
     )
     w.expect_refusal(
         "ml_engineer",
-        "promote v2 to prod before anyone approved it",
-        lambda c: c.promote(MODEL, 2, "prod", "hotfix"),
+        f"promote v{first} to prod before anyone approved it",
+        lambda c: c.promote(MODEL, first or 1, "prod", "hotfix"),
         409,
         "version_not_approved",
     )
-    w.expect_ok(
-        "ml_engineer",
-        "request a review of v1 and v2",
-        lambda c: (
-            c.request_review(MODEL, 1, "Baseline for the new fraud service."),
-            c.request_review(MODEL, 2, "AUC +1.9 points on the November holdout."),
-        )[1],
-        lambda v: f"review requested by {v.review_request.by}",
+    approve_and_finish(w, first_run, first, "Baseline accepted.")
+    second_run, second = train_through_pipeline(
+        w,
+        "data_scientist",
+        f"retrain {MODEL} with deeper trees, reusing the cached preprocessing and features",
+        {
+            "data_source": source,
+            "model_type": "xgboost",
+            "target_accuracy": 0.85,
+            "hyperparameters": {"max_depth": 8, "n_estimators": 150},
+            "use_cache": True,
+        },
     )
-    w.expect_ok(
-        "model_reviewer",
-        "approve v1",
-        lambda c: c.approve(MODEL, 1, "Baseline accepted."),
-        lambda v: f"{v.approval_status} by {v.review.by}",
-    )
-    w.expect_ok(
-        "model_reviewer",
-        "approve v2",
-        lambda c: c.approve(MODEL, 2, "Calibration and fairness checks pass."),
-        lambda v: f"{v.approval_status} by {v.review.by}",
-    )
+    approve_and_finish(w, second_run, second, "Calibration and fairness checks pass.")
+    artifact = w.client("model_reviewer").get_version(MODEL, second or 2).artifact_location
     w.expect_refusal(
         "data_scientist",
         "promote v1 to prod (deploying needs model_deploy, which data scientists do not hold)",
@@ -183,7 +278,9 @@ def walk(walkthrough: Walkthrough, artifact_bucket: str, api_url: str) -> None:
         "admin",
         f"register {MODEL} (an admin's experiment)",
         lambda c: c.register_model(
-            registration("Admin's quick retrain.", f"{artifact}/v3/model.tar.gz", {"auc": 0.925}, 2)
+            registration(
+                "Admin's re-registration of v2's model for a shadow test.", artifact, {"auc": 0.925}, 2
+            )
         ),
         lambda v: f"version {v.version}, {v.approval_status}",
     )
@@ -284,8 +381,14 @@ def run_demo(project_dir: Path, echo: Echo = print) -> int:
         clients = {role: CirrusClient(info.api_url, cloud.token(role)) for role in info.users}
         walkthrough = Walkthrough(clients, echo)
         started = time.perf_counter()
-        walk(walkthrough, info.artifact_bucket, info.api_url)
-        phases["registry walkthrough over HTTP"] = time.perf_counter() - started
+        s3 = cloud.emulator.client("s3")
+
+        def upload(key: str, body: bytes) -> str:
+            s3.put_object(Bucket=info.artifact_bucket, Key=key, Body=body)
+            return f"s3://{info.artifact_bucket}/{key}"
+
+        walk(walkthrough, info.artifact_bucket, info.api_url, upload)
+        phases["lifecycle walkthrough over HTTP (two pipeline runs)"] = time.perf_counter() - started
     finally:
         started = time.perf_counter()
         cloud.stop()

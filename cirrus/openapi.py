@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 DOCUMENT_PATH = REPO_ROOT / "docs" / "openapi.json"
 SECURITY_SCHEME = "cognito"
+CI_SECURITY_SCHEME = "ciClientCredentials"
 
 TITLE = "Cirrus API"
 DESCRIPTION = """\
@@ -54,6 +55,7 @@ TAGS = (
     Tag(name="aliases", description="Environment aliases: promotion, rollback and their history."),
     Tag(name="audit", description="The hash-chained audit trail: records and chain verification."),
     Tag(name="policies", description="Cedar authorization policies: list, store, delete and evaluate."),
+    Tag(name="pipelines", description="Pipeline definitions, runs, schedules and CI/CD triggers."),
 )
 
 
@@ -134,7 +136,41 @@ def build_document(template_path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     # The merge keeps our config objects as pydantic models; validating the whole document against
     # Powertools' OpenAPI model both checks its shape and turns it into plain JSON values.
     merged = OpenAPI.model_validate(merge.get_openapi_schema())
-    return merged.model_dump(mode="json", by_alias=True, exclude_none=True)
+    document = merged.model_dump(mode="json", by_alias=True, exclude_none=True)
+    apply_route_security(document, api_routes(template))
+    return document
+
+
+def apply_route_security(document: dict[str, Any], routes: Sequence[ApiRoute]) -> None:
+    """Document the routes that do not take an ID token: unauthenticated ones and scoped ones.
+
+    Powertools drops an operation's empty `security`, so the template's `Auth` is applied here.
+    """
+    for route in routes:
+        operation = document["paths"][route.path][route.method]
+        if route.authorizer == "NONE":
+            operation["security"] = []
+        elif route.scopes:
+            operation["security"] = [{CI_SECURITY_SCHEME: list(route.scopes)}]
+            document["components"]["securitySchemes"][CI_SECURITY_SCHEME] = ci_client_scheme(routes)
+
+
+def ci_client_scheme(routes: Sequence[ApiRoute]) -> dict[str, Any]:
+    """OAuth client credentials of the CI app client, with every scope a route demands."""
+    scopes = sorted({scope for route in routes for scope in route.scopes})
+    return {
+        "type": "oauth2",
+        "description": (
+            "Machine-to-machine access for CI systems: an access token from the user pool's token "
+            "endpoint (client credentials of the CI app client), on the /api/v1/ci/ routes."
+        ),
+        "flows": {
+            "clientCredentials": {
+                "tokenUrl": "https://{domain}.auth.{region}.amazoncognito.com/oauth2/token",
+                "scopes": {scope: f"Cirrus API scope {scope}" for scope in scopes},
+            }
+        },
+    }
 
 
 def render(document: dict[str, Any]) -> str:

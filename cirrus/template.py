@@ -30,6 +30,10 @@ class ApiRoute:
     handler: str
     method: str
     path: str
+    # `Auth` of the event: "NONE" for an unauthenticated route, and the OAuth scopes a route
+    # demands (API Gateway then takes access tokens carrying one of them instead of ID tokens).
+    authorizer: str | None = None
+    scopes: tuple[str, ...] = ()
 
     @property
     def module_file(self) -> Path:
@@ -69,6 +73,7 @@ def api_routes(template: dict[str, Any]) -> list[ApiRoute]:
         for event in properties.get("Events", {}).values():
             if event["Type"] != "Api":
                 continue
+            auth = event["Properties"].get("Auth", {})
             routes.append(
                 ApiRoute(
                     function=logical_id,
@@ -76,6 +81,8 @@ def api_routes(template: dict[str, Any]) -> list[ApiRoute]:
                     handler=properties["Handler"],
                     method=event["Properties"]["Method"].lower(),
                     path=event["Properties"]["Path"],
+                    authorizer=auth.get("Authorizer"),
+                    scopes=tuple(auth.get("AuthorizationScopes", ())),
                 )
             )
     return routes

@@ -104,13 +104,17 @@ def test_schema_objects_require_every_property_and_allow_no_other(path: Path) ->
         assert sorted(node["required"]) == sorted(node["properties"])
 
 
+# The module whose functions publish each family of events (DESIGN: `source` is `cirrus.<module>`).
+SOURCE_MODULES = {"model": "registry", "pipeline": "pipelines"}
+
+
 @pytest.mark.parametrize("detail_type", DETAIL_TYPES)
 def test_sample_envelope_has_exactly_the_eventbridge_envelope_fields(detail_type: str) -> None:
     envelope = load_sample(f"eventbridge/{detail_type}")
 
     assert set(envelope) == ENVELOPE_KEYS
     assert envelope["detail-type"] == detail_type
-    assert envelope["source"] == "cirrus.registry"
+    assert envelope["source"] == f"cirrus.{SOURCE_MODULES[detail_type.split('.')[0]]}"
 
 
 @pytest.mark.parametrize("detail_type", DETAIL_TYPES)

@@ -111,6 +111,19 @@ def test_translator_makes_a_lambda_function_of_every_serverless_function(transla
     assert set(_resources_of_type(translated, "AWS::Lambda::Function")) == set(FUNCTIONS)
 
 
+# The routes that do not take a user's ID token, and what they take instead.
+# Webhook deliveries carry the provider's HMAC signature or token, which the handler checks first.
+UNAUTHENTICATED_ROUTES = {("post", "/api/v1/pipelines/webhooks/{provider}")}
+# CI systems call these with OAuth client-credentials access tokens carrying one of the scopes.
+SCOPED_ROUTES = {
+    ("post", "/api/v1/ci/pipelines/execute"): ["cirrus/pipelines.execute"],
+    ("get", "/api/v1/ci/pipelines/{pipeline_id}/runs/{run_id}"): [
+        "cirrus/pipelines.read",
+        "cirrus/pipelines.execute",
+    ],
+}
+
+
 def test_every_deployed_route_requires_the_cognito_authorizer(translated: dict[str, Any]) -> None:
     unauthorized = []
     for api_id, api in _resources_of_type(translated, "AWS::ApiGateway::RestApi").items():
@@ -118,9 +131,24 @@ def test_every_deployed_route_requires_the_cognito_authorizer(translated: dict[s
         for path, item in body["paths"].items():
             for method, operation in item.items():
                 # CORS preflights carry no token (AddDefaultAuthorizerToCorsPreflight: false).
-                if method != "options" and operation.get("security") != [{"CognitoAuthorizer": []}]:
-                    unauthorized.append(f"{api_id}: {method.upper()} {path}")
+                if method == "options" or (method, path) in UNAUTHENTICATED_ROUTES:
+                    continue
+                expected = [{"CognitoAuthorizer": SCOPED_ROUTES.get((method, path), [])}]
+                if operation.get("security") != expected:
+                    unauthorized.append(f"{api_id}: {method.upper()} {path} {operation.get('security')}")
     assert not unauthorized
+
+
+def test_only_the_webhook_route_goes_without_the_authorizer(translated: dict[str, Any]) -> None:
+    open_routes = set()
+    for api in _resources_of_type(translated, "AWS::ApiGateway::RestApi").values():
+        for path, item in api["Properties"]["Body"]["paths"].items():
+            for method, operation in item.items():
+                if method != "options" and not any(
+                    "CognitoAuthorizer" in requirement for requirement in operation.get("security", [])
+                ):
+                    open_routes.add((method, path))
+    assert open_routes == UNAUTHENTICATED_ROUTES
 
 
 def test_api_authorizes_with_the_user_pool_by_default() -> None:

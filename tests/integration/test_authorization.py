@@ -17,8 +17,9 @@ from cirrus.client import CirrusClient
 from cirrus.localcloud import cognito
 from cirrus.localcloud.cloud import LocalCloud, LocalCloudState
 from tests.contract.template_routes import template_routes
+from tests.contract.test_template import SCOPED_ROUTES, UNAUTHENTICATED_ROUTES
 from tests.integration.conftest import ROLES
-from tests.support.authz import ADMINS, DEPLOYERS, EVERYONE, REGISTRANTS, REVIEWERS
+from tests.support.authz import ADMINS, DEPLOYERS, EVERYONE, REGISTRANTS, REVIEWERS, RUNNERS
 
 TIMEOUT = 30
 INVALID_POLICY = 'permit (principal, action == Cirrus::Action::"FlyToTheMoon", resource);'
@@ -126,7 +127,41 @@ def matrix(clients: dict[str, CirrusClient], state: LocalCloudState) -> dict[str
         "POST /api/v1/policies/evaluate": Cell("POST", "/policies/evaluate", ADMINS, evaluate),
         "GET /api/v1/audit": Cell("GET", "/audit", REVIEWERS),
         "GET /api/v1/audit/verify": Cell("GET", "/audit/verify", REVIEWERS),
+        # Authorization comes before validation and lookups: a cycle (422), an unknown pipeline,
+        # run or schedule (404) let the allowed roles through without starting or changing anything.
+        "POST /api/v1/pipelines": Cell("POST", "/pipelines", ADMINS, CYCLIC_PIPELINE),
+        "GET /api/v1/pipelines": Cell("GET", "/pipelines", EVERYONE),
+        "GET /api/v1/pipelines/{pipeline_id}": Cell("GET", "/pipelines/training", EVERYONE),
+        "POST /api/v1/pipelines/execute": Cell(
+            "POST", "/pipelines/execute", RUNNERS, {"pipeline_id": "no_such_pipeline", "parameters": {}}
+        ),
+        "GET /api/v1/pipelines/{pipeline_id}/runs": Cell("GET", "/pipelines/training/runs", EVERYONE),
+        "GET /api/v1/pipelines/{pipeline_id}/runs/{run_id}": Cell(
+            "GET", "/pipelines/training/runs/no-such-run", EVERYONE
+        ),
+        "POST /api/v1/pipelines/{pipeline_id}/runs/{run_id}/cancel": Cell(
+            "POST", "/pipelines/training/runs/no-such-run/cancel", RUNNERS
+        ),
+        "POST /api/v1/pipelines/{pipeline_id}/runs/{run_id}/retry": Cell(
+            "POST", "/pipelines/training/runs/no-such-run/retry", RUNNERS
+        ),
+        "GET /api/v1/pipelines/{pipeline_id}/schedules": Cell(
+            "GET", "/pipelines/training/schedules", EVERYONE
+        ),
+        "DELETE /api/v1/pipelines/{pipeline_id}/schedules/{schedule_name}": Cell(
+            "DELETE", "/pipelines/training/schedules/training-0000000000000000", RUNNERS
+        ),
     }
+
+
+CYCLIC_PIPELINE = {
+    "pipeline_id": "matrix_probe",
+    "steps": [
+        {"id": "prepare", "type": "data_preprocessing"},
+        {"id": "a", "type": "feature_engineering", "depends_on": ["prepare", "b"]},
+        {"id": "b", "type": "feature_engineering", "depends_on": ["a"]},
+    ],
+}
 
 
 CELLS = [
@@ -150,11 +185,38 @@ CELLS = [
     "POST /api/v1/policies/evaluate",
     "GET /api/v1/audit",
     "GET /api/v1/audit/verify",
+    "POST /api/v1/pipelines",
+    "GET /api/v1/pipelines",
+    "GET /api/v1/pipelines/{pipeline_id}",
+    "POST /api/v1/pipelines/execute",
+    "GET /api/v1/pipelines/{pipeline_id}/runs",
+    "GET /api/v1/pipelines/{pipeline_id}/runs/{run_id}",
+    "POST /api/v1/pipelines/{pipeline_id}/runs/{run_id}/cancel",
+    "POST /api/v1/pipelines/{pipeline_id}/runs/{run_id}/retry",
+    "GET /api/v1/pipelines/{pipeline_id}/schedules",
+    "DELETE /api/v1/pipelines/{pipeline_id}/schedules/{schedule_name}",
 ]
+# Routes that take no user ID token: webhook deliveries (signed) and CI routes (access tokens).
+NON_USER_ROUTES = {f"{method.upper()} {path}" for method, path in UNAUTHENTICATED_ROUTES | set(SCOPED_ROUTES)}
 
 
 def test_the_matrix_covers_every_route_of_the_template() -> None:
-    assert {str(route) for route in template_routes()} <= set(CELLS)
+    assert {str(route) for route in template_routes()} - NON_USER_ROUTES <= set(CELLS)
+
+
+@pytest.mark.parametrize("route", sorted(f"{method.upper()} {path}" for method, path in SCOPED_ROUTES))
+@pytest.mark.parametrize("role", ROLES)
+def test_user_id_tokens_are_refused_on_the_ci_routes(
+    role_tokens: dict[str, str], state: LocalCloudState, role: str, route: str
+) -> None:
+    method, path = route.split(" ", 1)
+    concrete = (
+        path.replace("{pipeline_id}", "training").replace("{run_id}", "no-such-run").removeprefix("/api/v1")
+    )
+
+    response = send(state, role_tokens[role], method, concrete, {"pipeline_id": "training", "parameters": {}})
+
+    assert response.status_code == 401
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import re
+
 from cirrus.client import CirrusClient
 from cirrus.demo import Walkthrough, walk
-from cirrus.localcloud.cloud import LocalCloudState
+from cirrus.localcloud.cloud import LocalCloud, LocalCloudState
 
 
 def test_every_demo_step_behaves_as_the_demo_expects(
-    clients: dict[str, CirrusClient], state: LocalCloudState
+    clients: dict[str, CirrusClient], state: LocalCloudState, local_cloud: LocalCloud
 ) -> None:
     printed: list[str] = []
     walkthrough = Walkthrough(clients, printed.append)
+    s3 = local_cloud.emulator.client("s3")
 
-    walk(walkthrough, state.artifact_bucket, state.api_url)
+    def upload(key: str, body: bytes) -> str:
+        s3.put_object(Bucket=state.artifact_bucket, Key=key, Body=body)
+        return f"s3://{state.artifact_bucket}/{key}"
+
+    walk(walkthrough, state.artifact_bucket, state.api_url, upload)
 
     unexpected = [f"{o.title}: {o.summary}" for o in walkthrough.outcomes if not o.ok]
     assert unexpected == []
-    assert len(walkthrough.outcomes) == len(printed) >= 15
+    steps = [line for line in printed if re.match(r"\s*\d+\. \[", line)]
+    assert len(walkthrough.outcomes) == len(steps) >= 20
+    # The runs' steps were shown as they progressed.
+    assert any("train" in line and "Succeeded" in line for line in printed)

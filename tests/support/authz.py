@@ -11,6 +11,7 @@ REGISTRANTS = frozenset({"ml_engineer", "data_scientist", "admin"})
 DEPLOYERS = frozenset({"ml_engineer", "admin"})
 REVIEWERS = frozenset({"model_reviewer", "admin"})
 ADMINS = frozenset({"admin"})
+RUNNERS = frozenset({"ml_engineer", "data_scientist", "admin"})
 
 # (action, context) -> the roles the baseline permits, on a version someone else registered.
 EXPECTED: dict[tuple[str, str | None], frozenset[str]] = {
@@ -35,6 +36,17 @@ EXPECTED: dict[tuple[str, str | None], frozenset[str]] = {
     ("EvaluatePolicy", None): ADMINS,
     ("ReadAuditLog", None): REVIEWERS,
     ("VerifyAuditLog", None): REVIEWERS,
+    ("ListPipelines", None): EVERYONE,
+    ("GetPipeline", None): EVERYONE,
+    ("ListPipelineRuns", None): EVERYONE,
+    ("GetPipelineRun", None): EVERYONE,
+    ("ListPipelineSchedules", None): EVERYONE,
+    ("ExecutePipeline", None): RUNNERS,
+    ("SchedulePipeline", None): RUNNERS,
+    ("DeletePipelineSchedule", None): RUNNERS,
+    ("CancelPipelineRun", None): RUNNERS,
+    ("RetryPipelineRun", None): RUNNERS,
+    ("PutPipeline", None): ADMINS,
 }
 
 # The users of the unit tests: one per role, each with a subject of their own.

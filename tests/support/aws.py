@@ -23,10 +23,11 @@ TABLE_NAMES = {
     "RateLimitTable": "cirrus-test-rate-limit",
     "AuditTable": "cirrus-test-audit",
     "SecurityTable": "cirrus-test-security",
+    "PipelinesTable": "cirrus-test-pipelines",
 }
 # Every authenticated request counts against its caller's limit, refused ones included: those
 # counters are not state a refusal could have changed, so snapshots leave them out.
-STATE_TABLES = ("RegistryTable", "IdempotencyTable", "SecurityTable")
+STATE_TABLES = ("RegistryTable", "IdempotencyTable", "SecurityTable", "PipelinesTable")
 EVENT_BUS = "cirrus-test"
 ARTIFACT_BUCKET = "cirrus-artifacts-123456789012"
 ALLOWLISTED_BUCKET = "shared-models-123456789012"
@@ -156,6 +157,30 @@ def environment() -> dict[str, str]:
         # High enough that no test but the rate limit's own comes near it.
         "RATE_LIMIT_PER_MINUTE": "100000",
         "RATE_LIMIT_WINDOW_SECONDS": "60",
+        "PIPELINES_TABLE_NAME": TABLE_NAMES["PipelinesTable"],
+        "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/cirrus-test-sagemaker",
+        "SKLEARN_IMAGE_URI": (
+            "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+        ),
+        "XGBOOST_IMAGE_URI": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+        "PIPELINE_STATE_MACHINE_ROLE_ARN": "arn:aws:iam::123456789012:role/cirrus-test-pipelines",
+        "PIPELINE_STATE_MACHINE_PREFIX": "cirrus-test-pipeline-",
+        "TRAINING_PIPELINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:cirrus-test-training",
+        "SCHEDULER_GROUP_NAME": "cirrus-test",
+        "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/cirrus-test-scheduler",
+        "GITHUB_WEBHOOK_SECRET_ARN": "cirrus-test/webhooks/github",
+        "GITLAB_WEBHOOK_SECRET_ARN": "cirrus-test/webhooks/gitlab",
+        "PREPARE_RUN_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:cirrus-test-prepare-run",
+        "NOTIFY_RUN_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:cirrus-test-notify-run",
+        "COLLECT_EVALUATION_FUNCTION_ARN": (
+            "arn:aws:lambda:us-east-1:123456789012:function:cirrus-test-collect-evaluation"
+        ),
+        "REGISTER_VERSION_FUNCTION_ARN": (
+            "arn:aws:lambda:us-east-1:123456789012:function:cirrus-test-register-version"
+        ),
+        "AWAIT_APPROVAL_FUNCTION_ARN": (
+            "arn:aws:lambda:us-east-1:123456789012:function:cirrus-test-await-approval"
+        ),
     }
 
 

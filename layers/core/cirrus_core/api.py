@@ -180,44 +180,60 @@ def _check_body_is_not_an_array(event: dict[str, Any]) -> None:
 
 
 def _handle(
-    app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext, *, idempotent: bool
+    app: APIGatewayRestResolver,
+    event: dict[str, Any],
+    context: LambdaContext,
+    *,
+    idempotent: bool,
+    authenticated: bool,
 ) -> dict[str, Any]:
     limit = get_settings().max_body_bytes
     if _body_size(event) > limit:
         return _early_refusal(PayloadTooLarge(f"The request body exceeds {limit} bytes."), event)
-    claims = ((event.get("requestContext") or {}).get("authorizer") or {}).get("claims")
-    try:
-        principal = principal_from_claims(claims)
-        # Counted before anything else runs, so a caller over its limit costs one DynamoDB call.
-        check_rate_limit(principal.sub)
-        _check_body_is_not_an_array(event)
-    except CirrusError as error:
-        return _early_refusal(error, event)
-    logger.append_keys(actor=principal.actor)
+    caller: Caller | None = None
+    if authenticated:
+        claims = ((event.get("requestContext") or {}).get("authorizer") or {}).get("claims")
+        try:
+            principal = principal_from_claims(claims)
+            # Counted before anything else runs, so a caller over its limit costs one DynamoDB call.
+            check_rate_limit(principal.sub)
+            _check_body_is_not_an_array(event)
+        except CirrusError as error:
+            return _early_refusal(error, event)
+        logger.append_keys(actor=principal.actor)
+        request_context = event.get("requestContext") or {}
+        caller = Caller(
+            principal,
+            request_id=request_context.get("requestId"),
+            source_ip=(request_context.get("identity") or {}).get("sourceIp"),
+        )
     if idempotent:
         from cirrus_core.idempotency import register_context
 
         register_context(context)
-    request_context = event.get("requestContext") or {}
-    app.context[_CALLER_KEY] = Caller(
-        principal,
-        request_id=request_context.get("requestId"),
-        source_ip=(request_context.get("identity") or {}).get("sourceIp"),
-    )
+    if caller is not None:
+        app.context[_CALLER_KEY] = caller
     return app.resolve(event, context)
 
 
-def entrypoint(app: APIGatewayRestResolver, *, idempotent: bool = False) -> LambdaHandler:
+def entrypoint(
+    app: APIGatewayRestResolver, *, idempotent: bool = False, authenticated: bool = True
+) -> LambdaHandler:
     """The Lambda handler for a resolver: observability, authentication, size bound, routing.
 
     `idempotent` routes honour an Idempotency-Key header; their records expire with the invocation.
+    `authenticated=False` is for the few routes API Gateway serves without an authorizer (webhooks,
+    which prove themselves with a signature over the body): no claims are required and no caller is
+    set, so `request_caller` is not available; no per-caller rate limit is counted (there is no
+    caller to count); and the body reaches the route untouched, which must authenticate the request
+    itself before it reads the body. The body-size bound still applies.
     """
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        response = _handle(app, event, context, idempotent=idempotent)
+        response = _handle(app, event, context, idempotent=idempotent, authenticated=authenticated)
         metrics.add_metric(name=f"Http{response['statusCode'] // 100}xx", unit=MetricUnit.Count, value=1)
         return response
 

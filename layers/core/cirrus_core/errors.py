@@ -180,3 +180,79 @@ class TooMuchContention(CirrusError):
 
     status = 429
     code = "too_much_contention"
+
+
+# -- pipelines ------------------------------------------------------------------------------------
+
+
+class PipelineNotFound(CirrusError):
+    status = 404
+    code = "pipeline_not_found"
+
+
+class RunNotFound(CirrusError):
+    status = 404
+    code = "run_not_found"
+
+
+class ScheduleNotFound(CirrusError):
+    status = 404
+    code = "schedule_not_found"
+
+
+class UnknownWebhookProvider(CirrusError):
+    status = 404
+    code = "unknown_webhook_provider"
+
+
+class InvalidWebhookSignature(Unauthenticated):
+    """A webhook delivery whose signature or token does not match the provider's secret."""
+
+    code = "invalid_webhook_signature"
+
+
+class RunNotCancellable(Conflict):
+    code = "run_not_cancellable"
+
+
+class RunNotRetryable(Conflict):
+    code = "run_not_retryable"
+
+
+class InvalidPipeline(UnprocessableEntity):
+    """A definition that is not a valid DAG of known steps; details name each problem."""
+
+    code = "invalid_pipeline"
+
+
+class InvalidSchedule(UnprocessableEntity):
+    code = "invalid_schedule"
+
+
+class InvalidRunParameters(UnprocessableEntity):
+    code = "invalid_run_parameters"
+
+
+class ReservedPipelineId(UnprocessableEntity):
+    code = "reserved_pipeline_id"
+
+
+class InvalidWebhookPayload(UnprocessableEntity):
+    code = "invalid_webhook_payload"
+
+
+class PipelineStepError(CirrusError):
+    """Raised inside a pipeline step Lambda: Step Functions sees the class name as the error."""
+
+    status = 500
+    code = "pipeline_step_error"
+
+
+class DataSourceUnavailable(PipelineStepError):
+    """The run's data source cannot be read (missing object, empty prefix, bucket not allowed)."""
+
+    code = "data_source_unavailable"
+
+
+class EvaluationMissing(PipelineStepError):
+    code = "evaluation_missing"

@@ -48,10 +48,13 @@ def resource_for(action: str) -> Resource:
     if action in {"ApproveVersion", "RejectVersion"}:
         return version_resource(OTHER_REGISTRANT)
     if (
-        action in {"ListModels", "ListPolicies", "PutPolicy", "DeletePolicy", "EvaluatePolicy"}
+        action
+        in {"ListModels", "ListPipelines", "ListPolicies", "PutPolicy", "DeletePolicy", "EvaluatePolicy"}
         or "Audit" in action
     ):
         return Resource.platform()
+    if "Pipeline" in action:
+        return Resource.pipeline("fraud_training")
     return Resource.model("fraud")
 
 
@@ -63,7 +66,7 @@ def test_every_baseline_policy_validates_against_the_schema() -> None:
 
 def test_every_action_of_the_schema_is_in_the_expected_table() -> None:
     groups = {"model_deploy", "data_access", "pipeline_execute", "system_config"}
-    groups |= {"model_register", "model_review", "model_read", "audit_read"}
+    groups |= {"model_register", "model_review", "model_read", "audit_read", "pipeline_read"}
     actions = set(schema()["Cirrus"]["actions"]) - groups
     assert actions == {action for action, _ in EXPECTED}
 

@@ -56,6 +56,11 @@ class Resource:
         """A registered model (or one about to be registered)."""
         return cls("Model", model_id, {"model_id": model_id}, (cls.platform(),))
 
+    @classmethod
+    def pipeline(cls, pipeline_id: str) -> Resource:
+        """A pipeline (or one about to be defined), its runs and schedules."""
+        return cls("Pipeline", pipeline_id, {"pipeline_id": pipeline_id}, (cls.platform(),))
+
     @property
     def uid(self) -> dict[str, str]:
         """The entity's uid in Cedar's JSON form."""

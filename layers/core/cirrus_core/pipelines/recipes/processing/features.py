@@ -1,0 +1,315 @@
+"""Built-in feature engineering: one upstream step's splits in, engineered splits out.
+
+A SageMaker Processing script, run as `python3 /opt/ml/processing/input/code/features.py`. It reads
+`train.csv`, `validation.csv` and `test.csv` from its one upstream step
+(`/opt/ml/processing/input/data/<upstream_step_id>/`), fits a transform on the train split only,
+applies it to all three and writes them to `/opt/ml/processing/output/` with `transform.json` (what
+was fitted).
+
+Parameters (`/opt/ml/processing/input/config/parameters.json`):
+- `transform`: `auto` (default: standardize numeric columns, one-hot encode the others),
+  `standardize`, `one_hot`, `interactions` (pairwise products of numeric columns) or `log1p`
+  (`sign(x) * log(1 + |x|)` of numeric columns);
+- `columns`: comma-separated columns to transform (default: every column the transform applies
+  to; `one_hot` may name numeric columns to treat them as categories);
+- `passthrough`: keep the columns the transform does not touch, unchanged (default true, except for
+  `interactions`, whose output is the products alone so that it can feed a second channel);
+- `max_interactions` (20): at most this many products, in column order;
+- `max_categories` (50): one-hot keeps the most frequent categories of the train split; values it
+  did not keep, or never saw, set no indicator;
+- `target_column` ("label"); `_step_id`, which prefixes every output feature column
+  (`<step_id>__<column>`) so two feature branches never collide; the target column keeps its name.
+
+A refusal is written to `/opt/ml/output/message` and the script exits with status 1.
+Runs on the SageMaker scikit-learn image (Python 3.8+, pandas 1.x or later): no newer syntax.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+TRANSFORMS = ("auto", "standardize", "one_hot", "interactions", "log1p")
+SPLITS = ("train", "validation", "test")
+MISSING_CATEGORY = "__missing__"
+
+
+# -- the container's paths and parameters ------------------------------------------------------------
+
+
+class RecipeError(Exception):
+    """A refusal with a message for whoever started the job."""
+
+
+def ml_root() -> Path:
+    """The container's /opt/ml: $CIRRUS_ML_ROOT, else found from where this script was put
+    (`<root>/processing/input/code/`), else /opt/ml."""
+    if os.environ.get("CIRRUS_ML_ROOT"):
+        return Path(os.environ["CIRRUS_ML_ROOT"])
+    here = Path(os.path.abspath(__file__)).parent
+    if here.parts[-3:] == ("processing", "input", "code"):
+        return here.parents[2]
+    return Path("/opt/ml")
+
+
+def load_parameters(root: Path) -> dict[str, Any]:
+    """The step's parameters over the run's (empty when the job was given none)."""
+    path = root / "processing" / "input" / "config" / "parameters.json"
+    if not path.is_file():
+        return {}
+    loaded = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(loaded, dict):
+        raise RecipeError("parameters.json must hold a JSON object")
+    return loaded
+
+
+def text_parameter(params: dict[str, Any], name: str, default: str) -> str:
+    """A string parameter; an empty or missing one takes the default."""
+    value = params.get(name)
+    return default if value is None or str(value).strip() == "" else str(value).strip()
+
+
+def choice_parameter(params: dict[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
+    """A parameter that must be one of `choices`."""
+    value = text_parameter(params, name, default).lower()
+    if value not in choices:
+        raise RecipeError(f"parameter {name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def integer_parameter(params: dict[str, Any], name: str, default: int, low: int) -> int:
+    """A whole-number parameter of at least `low` (`7`, `"7"` and `7.0` all read as 7)."""
+    raw = params.get(name, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise RecipeError(f"parameter {name} must be an integer, not {raw!r}") from None
+    if not value.is_integer() or value < low:
+        raise RecipeError(f"parameter {name} must be an integer of at least {low}, not {raw!r}")
+    return int(value)
+
+
+def flag_parameter(params: dict[str, Any], name: str, default: bool) -> bool:
+    """A true/false parameter (true, false, 1, 0, yes, no)."""
+    raw = params.get(name)
+    if raw is None or str(raw).strip() == "":
+        return default
+    text = str(raw).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise RecipeError(f"parameter {name} must be true or false, not {raw!r}")
+
+
+def run(main: Callable[[Path, dict[str, Any]], None]) -> int:
+    """Run `main(root, parameters)`; a failure goes to <root>/output/message and exits 1."""
+    root = ml_root()
+    try:
+        main(root, load_parameters(root))
+    except Exception as error:
+        if isinstance(error, RecipeError):
+            message = str(error)
+        else:
+            message = "".join(traceback.format_exception_only(type(error), error)).strip()
+            traceback.print_exc()
+        (root / "output").mkdir(parents=True, exist_ok=True)
+        (root / "output" / "message").write_text(message[:1024], encoding="utf-8")
+        print(f"features failed: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# -- fitting and applying -----------------------------------------------------------------------------
+
+
+def is_numeric(values: pd.Series) -> bool:
+    """Numbers (booleans are categories here)."""
+    return bool(pd.api.types.is_numeric_dtype(values)) and not pd.api.types.is_bool_dtype(values)
+
+
+def category_name(value: Any) -> str:
+    """A value as a category name: whole floats as integers, so 3.0 (a column with gaps) matches 3."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def as_category(values: pd.Series) -> pd.Series:
+    """Values as category names (strings); missing values as `__missing__`."""
+    names = values.astype(object).where(values.notna(), MISSING_CATEGORY)
+    return names.map(category_name)
+
+
+def kept_categories(values: pd.Series, limit: int) -> list[str]:
+    """The `limit` most frequent categories (ties by name), in name order."""
+    counts = as_category(values).value_counts()
+    ranked = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
+    return sorted(str(name) for name, _ in ranked[:limit])
+
+
+def fit_standardize(values: pd.Series) -> dict[str, float]:
+    """Mean and standard deviation (population) of the train values; a constant column scales by 1."""
+    numbers = values.astype(float)
+    mean = float(numbers.mean(skipna=True)) if numbers.notna().any() else 0.0
+    scale = float(numbers.std(ddof=0, skipna=True)) if numbers.notna().any() else 1.0
+    if not math.isfinite(scale) or scale == 0.0:
+        scale = 1.0
+    return {"mean": mean, "scale": scale}
+
+
+def column_operation(
+    values: pd.Series,
+    column: str,
+    transform: str,
+    chosen: list[str],
+    numeric: list[str],
+    requested: list[str],
+    max_categories: int,
+) -> dict[str, Any] | None:
+    """What `transform` does to one input column, fitted on its train values; None leaves it alone."""
+    if column not in chosen:
+        return None
+    if column in numeric and transform in ("auto", "standardize"):
+        return {"op": "standardize", "column": column, **fit_standardize(values)}
+    if column in numeric and transform == "log1p":
+        return {"op": "log1p", "column": column}
+    # one_hot encodes the columns it was asked to (numeric ones as categories), else the categorical ones.
+    if (transform == "one_hot" and (requested or column not in numeric)) or (
+        transform == "auto" and column not in numeric
+    ):
+        return {"op": "one_hot", "column": column, "categories": kept_categories(values, max_categories)}
+    return None
+
+
+def plan(train: pd.DataFrame, target: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fitted transform: a list of operations, each making one or more output columns."""
+    transform = choice_parameter(params, "transform", TRANSFORMS, "auto")
+    passthrough = flag_parameter(params, "passthrough", transform != "interactions")
+    max_interactions = integer_parameter(params, "max_interactions", 20, 1)
+    max_categories = integer_parameter(params, "max_categories", 50, 1)
+    features = [column for column in train.columns if column != target]
+    requested = [name.strip() for name in text_parameter(params, "columns", "").split(",") if name.strip()]
+    unknown = [name for name in requested if name not in features]
+    if unknown:
+        detail = "is the target" if unknown == [target] else "are not feature columns of the input"
+        raise RecipeError(f"parameter columns names {', '.join(unknown)}, which {detail}")
+    chosen = requested or features
+    numeric = [column for column in chosen if is_numeric(train[column])]
+    categorical = [column for column in chosen if not is_numeric(train[column])]
+    if requested and transform in ("standardize", "log1p", "interactions") and categorical:
+        raise RecipeError(
+            f"transform {transform} needs numeric columns; not numeric: {', '.join(categorical)}"
+        )
+
+    operations: list[dict[str, Any]] = []
+    if transform == "interactions":
+        # Products are new columns: passthrough keeps every input column beside them.
+        if passthrough:
+            operations += [{"op": "passthrough", "column": column} for column in features]
+        pairs = list(itertools.combinations(numeric, 2))[:max_interactions]
+        operations += [{"op": "interaction", "columns": [left, right]} for left, right in pairs]
+    else:
+        for column in features:
+            operation = column_operation(
+                train[column], column, transform, chosen, numeric, requested, max_categories
+            )
+            if operation is not None:
+                operations.append(operation)
+            elif passthrough:
+                operations.append({"op": "passthrough", "column": column})
+    if not operations:
+        raise RecipeError(f"transform {transform} has no column to work on in the input")
+    return operations
+
+
+def apply(frame: pd.DataFrame, operations: list[dict[str, Any]], prefix: str) -> pd.DataFrame:
+    """The output feature columns of `frame` (named `<prefix>__...`), in operation order."""
+    columns: dict[str, pd.Series] = {}
+    for operation in operations:
+        kind = operation["op"]
+        if kind == "passthrough":
+            columns[f"{prefix}__{operation['column']}"] = frame[operation["column"]]
+        elif kind == "standardize":
+            values = frame[operation["column"]].astype(float)
+            columns[f"{prefix}__{operation['column']}"] = (values - operation["mean"]) / operation["scale"]
+        elif kind == "log1p":
+            values = frame[operation["column"]].astype(float)
+            columns[f"{prefix}__{operation['column']}"] = np.sign(values) * np.log1p(values.abs())
+        elif kind == "interaction":
+            left, right = operation["columns"]
+            columns[f"{prefix}__{left}_x_{right}"] = frame[left].astype(float) * frame[right].astype(float)
+        elif kind == "one_hot":
+            names = as_category(frame[operation["column"]])
+            for category in operation["categories"]:
+                columns[f"{prefix}__{operation['column']}={category}"] = (names == category).astype("int64")
+    return pd.DataFrame(columns, index=frame.index)
+
+
+# -- the step -----------------------------------------------------------------------------------------
+
+
+def upstream_dir(data: Path) -> Path:
+    """The one upstream step's directory under input/data."""
+    found = sorted(path for path in data.iterdir() if path.is_dir()) if data.is_dir() else []
+    if len(found) != 1:
+        names = ", ".join(path.name for path in found) or "none"
+        raise RecipeError(f"feature engineering takes exactly one upstream data step; found {names}")
+    return found[0]
+
+
+def features(root: Path, params: dict[str, Any]) -> None:
+    """Fit on train, transform every split, write them (see the module docstring)."""
+    target = text_parameter(params, "target_column", "label")
+    prefix = text_parameter(params, "_step_id", "features")
+    upstream = upstream_dir(root / "processing" / "input" / "data")
+    splits: dict[str, pd.DataFrame] = {}
+    for split in SPLITS:
+        path = upstream / f"{split}.csv"
+        if not path.is_file():
+            raise RecipeError(f"{split}.csv is missing from upstream step {upstream.name}")
+        frame = pd.read_csv(path, low_memory=False)
+        if target not in frame.columns:
+            raise RecipeError(
+                f"target column {target!r} is not in {split}.csv of upstream step {upstream.name}"
+            )
+        splits[split] = frame
+    train_columns = list(splits["train"].columns)
+    for split in ("validation", "test"):
+        missing = [column for column in train_columns if column not in splits[split].columns]
+        if missing:
+            raise RecipeError(f"{split}.csv lacks columns the train split has: {', '.join(missing)}")
+
+    operations = plan(splits["train"], target, params)
+    output = root / "processing" / "output"
+    output.mkdir(parents=True, exist_ok=True)
+    for split, frame in splits.items():
+        engineered = apply(frame, operations, prefix)
+        engineered[target] = frame[target]
+        engineered.to_csv(output / f"{split}.csv", index=False)
+    fitted = {
+        "transform": choice_parameter(params, "transform", TRANSFORMS, "auto"),
+        "prefix": prefix,
+        "target_column": target,
+        "upstream": upstream.name,
+        "operations": operations,
+        "columns": [*apply(splits["train"].head(0), operations, prefix).columns, target],
+    }
+    (output / "transform.json").write_text(json.dumps(fitted, indent=2) + "\n", encoding="utf-8")
+    print(f"features: {fitted['transform']} on {upstream.name}: {len(fitted['columns']) - 1} feature columns")
+
+
+if __name__ == "__main__":
+    sys.exit(run(features))

@@ -1,0 +1,85 @@
+"""Builds the step Lambdas' services once per execution environment (functions/pipelines/steps)."""
+
+from __future__ import annotations
+
+import functools
+
+import boto3
+
+from cirrus_core.pipelines.approvals import Approvals, ApprovalWaits, StepFunctionsTokens
+from cirrus_core.pipelines.cache import StepCache
+from cirrus_core.pipelines.data_sources import DataSources
+from cirrus_core.pipelines.evaluation import EvaluationReader
+from cirrus_core.pipelines.history import ExecutionHistory
+from cirrus_core.pipelines.prepare import PrepareRun
+from cirrus_core.pipelines.recipes_upload import RecipeStore, builtin_recipes
+from cirrus_core.pipelines.registration import VersionRegistrar
+from cirrus_core.pipelines.run_events import RunNotifier
+from cirrus_core.pipelines.settings import get_pipeline_settings
+from cirrus_core.registry.artifacts import allowed_artifact_buckets
+from cirrus_core.registry.wiring import registry_service
+from cirrus_core.settings import get_settings
+
+
+def _allowed_buckets() -> frozenset[str]:
+    settings = get_settings()
+    return allowed_artifact_buckets(settings.artifact_bucket, settings.artifact_bucket_allowlist)
+
+
+@functools.cache
+def step_cache() -> StepCache:
+    """The step cache in the pipelines table."""
+    return StepCache(boto3.client("dynamodb"), get_pipeline_settings().pipelines_table)
+
+
+@functools.cache
+def prepare_run() -> PrepareRun:
+    """`Prepare run` of this execution environment."""
+    s3 = boto3.client("s3")
+    bucket = get_settings().artifact_bucket
+    return PrepareRun(
+        settings=get_pipeline_settings(),
+        artifact_bucket=bucket,
+        allowed_buckets=_allowed_buckets(),
+        region=boto3.session.Session().region_name or s3.meta.region_name,
+        s3=s3,
+        data_sources=DataSources(s3, _allowed_buckets()),
+        recipes=builtin_recipes,
+        recipe_store=RecipeStore(s3, bucket),
+        cache=step_cache(),
+    )
+
+
+@functools.cache
+def evaluation_reader() -> EvaluationReader:
+    return EvaluationReader(boto3.client("s3"))
+
+
+@functools.cache
+def version_registrar() -> VersionRegistrar:
+    """`Register version`: the registry's service, acting for the run's actor."""
+    return VersionRegistrar(registry_service, boto3.client("sagemaker"))
+
+
+@functools.cache
+def approvals() -> Approvals:
+    """`Await approval` and `resume_pipeline`."""
+    return Approvals(
+        ApprovalWaits(boto3.client("dynamodb"), get_pipeline_settings().pipelines_table),
+        StepFunctionsTokens(boto3.client("stepfunctions")),
+        lambda model_id, version, caller: registry_service().get_version(model_id, version, caller),
+        lambda model_id, version, comment, caller: registry_service().request_review(
+            model_id, version, comment, caller
+        ),
+    )
+
+
+@functools.cache
+def run_notifier() -> RunNotifier:
+    """`Announce start`, `Notify completion`, `Notify failure`."""
+    return RunNotifier(
+        boto3.client("events"),
+        get_settings().event_bus_name,
+        ExecutionHistory(boto3.client("stepfunctions")),
+        step_cache(),
+    )

@@ -1,0 +1,89 @@
+"""The training recipes as modules: how they read hyperparameters, what they import, what they share."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.unit.recipes.support import RECIPES, load_script
+
+TRAINING = [RECIPES / "sklearn" / "train.py", RECIPES / "xgboost" / "train.py"]
+SHARED_START = "# == shared by sklearn/train.py and xgboost/train.py"
+
+
+@pytest.fixture(scope="module")
+def recipe() -> object:
+    return load_script(RECIPES / "sklearn" / "train.py")
+
+
+def test_the_two_training_recipes_share_their_common_part_verbatim() -> None:
+    sklearn, xgboost = (path.read_text() for path in TRAINING)
+
+    assert SHARED_START in sklearn
+    assert sklearn[sklearn.index(SHARED_START) :] == xgboost[xgboost.index(SHARED_START) :]
+
+
+@pytest.mark.parametrize("path", TRAINING, ids=["sklearn", "xgboost"])
+def test_metric_definitions_load_without_the_science_stack(path: Path) -> None:
+    # GIVEN an interpreter where numpy, pandas, scikit-learn and xgboost cannot be imported
+    probe = (
+        "import importlib.util, json, sys\n"
+        "for name in ('numpy', 'pandas', 'sklearn', 'xgboost', 'joblib'):\n"
+        "    sys.modules[name] = None\n"
+        f"spec = importlib.util.spec_from_file_location('recipe', {str(path)!r})\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "print(json.dumps(module.METRIC_DEFINITIONS))\n"
+    )
+
+    # WHEN the recipe module is imported there (as a Lambda building the job request would)
+    result = subprocess.run(  # noqa: S603  # this interpreter, our own probe
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+
+    # THEN its metric definitions are there
+    assert json.loads(result.stdout)[0] == {"Name": "train:accuracy", "Regex": r"train:accuracy=(-?[0-9.]+);"}
+
+
+@pytest.mark.parametrize(
+    ("sent", "value"),
+    [
+        ('"gini"', "gini"),  # the SageMaker SDK JSON-encodes strings
+        ("gini", "gini"),
+        ("-3", -3),
+        ("0.1", 0.1),
+        ("1e-3", 0.001),
+        ("None", None),
+        ("null", None),
+        ("true", True),
+        ("False", False),
+    ],
+)
+def test_hyperparameter_values_are_read_tolerantly(recipe: object, sent: str, value: object) -> None:
+    assert recipe.parse_value(sent) == value  # type: ignore[attr-defined]
+
+
+def test_text_options_keep_their_text(recipe: object) -> None:
+    assert recipe.unquote('"label"') == "label"  # type: ignore[attr-defined]
+    assert recipe.unquote("1") == "1"  # type: ignore[attr-defined]
+    assert recipe.unquote('"') == '"'  # type: ignore[attr-defined]
+
+
+def test_arguments_come_as_the_toolkits_pass_them(recipe: object) -> None:
+    argv = ["--max_depth", "-3", "-C", "0.5", "--task=regression", "--flag"]
+
+    assert recipe.parse_arguments(argv) == {  # type: ignore[attr-defined]
+        "max_depth": "-3",
+        "C": "0.5",
+        "task": "regression",
+        "flag": "true",
+    }
+
+
+def test_a_stray_positional_argument_is_refused(recipe: object) -> None:
+    with pytest.raises(recipe.RecipeError, match="unexpected argument 'oops'"):  # type: ignore[attr-defined]
+        recipe.parse_arguments(["oops"])  # type: ignore[attr-defined]
