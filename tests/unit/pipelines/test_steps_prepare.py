@@ -663,3 +663,13 @@ def test_the_handler_prepares_with_the_packaged_recipes(aws: AwsResources) -> No
     assert state["run"]["run_id"] == RUN_ID
     definitions = state["jobs"]["train"]["request"]["AlgorithmSpecification"]["MetricDefinitions"]
     assert {"Name": "validation:accuracy", "Regex": r"validation:accuracy=(-?[0-9.]+);"} in definitions
+
+
+def test_new_hyperparameters_change_the_model_steps_keys_and_keep_the_data_steps_keys(
+    prepare: PrepareRun,
+) -> None:
+    first = prepare.prepare(execution_event(parameters={"hyperparameters": {"max_depth": 4}}))
+    second = prepare.prepare(execution_event(parameters={"hyperparameters": {"max_depth": 8}}))
+
+    changed = {step for step in first["cache"] if first["cache"][step]["key"] != second["cache"][step]["key"]}
+    assert changed == {"train", "evaluate"}

@@ -24,6 +24,8 @@ CACHE_SORT_KEY = "CACHE"
 NON_RESULT_PARAMETERS = frozenset(
     {"target_accuracy", "metric_threshold", "use_cache", "approval_timeout_seconds", "model_name"}
 )
+# Run parameters only training (and evaluating) a model reads.
+TRAINING_PARAMETERS = frozenset({"model_type", "hyperparameters"})
 KEY_VERSION = 1
 
 

@@ -21,8 +21,8 @@ from cirrus_core.errors import (
     PipelineStepError,
     UnprocessableEntity,
 )
+from cirrus_core.pipelines.cache import TRAINING_PARAMETERS, canonical_json
 from cirrus_core.pipelines.cache import cache_key as compute_cache_key
-from cirrus_core.pipelines.cache import canonical_json
 from cirrus_core.pipelines.definition import (
     DATA_TYPES,
     PIPELINE_ID_PATTERN,
@@ -219,10 +219,17 @@ class PrepareRun:
             output = {key: f"{output_prefix}{EVALUATION_FILE}" if key == EVALUATION_URI else output_prefix}
 
         reads_source = step.type is JobType.DATA_PREPROCESSING
+        run_parameters = context.parameter_values
+        if step.type in DATA_TYPES and step.script is None:
+            # The built-in data recipes never read the model's settings: retraining with other
+            # hyperparameters reuses the prepared data.
+            run_parameters = {
+                name: value for name, value in run_parameters.items() if name not in TRAINING_PARAMETERS
+            }
         key = compute_cache_key(
             step_type=step.type.value,
             step_parameters=step.parameters,
-            run_parameters=context.parameter_values,
+            run_parameters=run_parameters,
             script=code.identity,
             image_uri=image,
             dataset_version=context.dataset.version if reads_source else None,
