@@ -256,3 +256,27 @@ class DataSourceUnavailable(PipelineStepError):
 
 class EvaluationMissing(PipelineStepError):
     code = "evaluation_missing"
+
+
+# -- data and the feature store -------------------------------------------------------------------
+
+
+class BreakingFeatureChange(UnprocessableEntity):
+    """A feature group change that breaks its readers, submitted without asking for a new version.
+
+    `details` lists every breaking difference: `{feature, change, from, to}`.
+    """
+
+    code = "breaking_feature_change"
+
+
+class FeatureGroupNameMismatch(UnprocessableEntity):
+    """A proposed definition whose name is not the name of the group it is submitted to."""
+
+    code = "feature_group_name_mismatch"
+
+
+class InvalidFeatureRecords(UnprocessableEntity):
+    """Records that do not fit their feature group version's schema; `details` names every problem."""
+
+    code = "invalid_feature_records"
