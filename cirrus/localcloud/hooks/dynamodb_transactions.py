@@ -8,10 +8,13 @@ puts the snapshots back, erasing whatever another thread wrote meanwhile. The re
 lock relies on AWS's guarantee that a transaction's checks and writes form one step, so under the
 local cloud's threaded server it would hand out duplicate version numbers and lose versions.
 
-This hook serialises the backend's write paths with one re-entrant lock (a transaction calls
-`put_item`, `update_item` and `delete_item` itself, holding the lock already). Reads are not
-locked, so a read made during a transaction may see some of its items and not others, where AWS
-would isolate it; what the registry relies on, the atomicity of conditional writes, this hook gives.
+This hook serialises the backend's write paths and single-item reads with one re-entrant lock (a
+transaction calls `put_item`, `update_item` and `delete_item` itself, holding the lock already).
+`get_item` takes the lock because moto's `update_item` of a missing item first stores the bare key
+and then applies the update to it: an unlocked read in between saw an item without its attributes
+(the audit chain's head without `seq`). Queries and scans are not locked, so one made during a
+transaction may see some of its items and not others, where AWS would isolate it; what the registry
+and the audit chain rely on, atomic conditional writes and whole single-item reads, this hook gives.
 
 It also replaces moto's rollback snapshot. moto deep-copies every table a transaction touches
 before each transaction, so a transaction costs time in proportion to the tables' sizes: with the
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
 
     from cirrus.localcloud.hooks import HookContext, Undo
 
-SERIALISED_METHODS = ("transact_write_items", "put_item", "update_item", "delete_item")
+SERIALISED_METHODS = ("transact_write_items", "put_item", "update_item", "delete_item", "get_item")
 
 
 def _serialised(method: Callable[..., Any], lock: threading.RLock) -> Callable[..., Any]:
