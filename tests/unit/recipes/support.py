@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import pandas as pd
 
 import cirrus_core.pipelines
 from cirrus.localcloud.emulator import Emulator
+from cirrus_core.pipelines.recipes_upload import COMMON_DIR, pack_sourcedir
 from tests.unit.localcloud.helpers import unique
 from tests.unit.localcloud.sagemaker_support import SKLEARN_IMAGE, tarball, untar
 
@@ -50,9 +52,14 @@ def wait_for(probe: Callable[[], dict[str, Any]], status_field: str) -> dict[str
         time.sleep(POLL_SECONDS)
 
 
-def load_script(path: Path) -> ModuleType:
-    """Import a recipe file as a module (they are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(f"recipe_{path.parent.name}_{path.stem}", path)
+def load_script(path: Path, name: str | None = None) -> ModuleType:
+    """Import a recipe file as a module (they are scripts, not a package).
+
+    A training recipe imports `script_mode`, which its sourcedir holds beside it: it is registered
+    under that name first, as the container's import path would find it."""
+    if path.parent.parent == RECIPES and path.name == "train.py" and "script_mode" not in sys.modules:
+        sys.modules["script_mode"] = load_script(RECIPES / COMMON_DIR / "script_mode.py", "script_mode")
+    spec = importlib.util.spec_from_file_location(name or f"recipe_{path.parent.name}_{path.stem}", path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -87,7 +94,7 @@ class RecipeWorld:
         for model_type in ("sklearn", "xgboost"):
             self.put(
                 f"recipes/{model_type}/sourcedir.tar.gz",
-                tarball({"train.py": (RECIPES / model_type / "train.py").read_bytes()}),
+                pack_sourcedir(RECIPES / model_type, RECIPES / COMMON_DIR),
             )
         self.put(
             "code/custom/sourcedir.tar.gz",

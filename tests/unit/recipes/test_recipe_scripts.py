@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 
+from cirrus_core.pipelines.recipes_upload import load_recipes
 from tests.unit.recipes.support import RECIPES, load_script
 
 TRAINING = [RECIPES / "sklearn" / "train.py", RECIPES / "xgboost" / "train.py"]
-SHARED_START = "# == shared by sklearn/train.py and xgboost/train.py"
 
 
 @pytest.fixture(scope="module")
 def recipe() -> object:
-    return load_script(RECIPES / "sklearn" / "train.py")
+    return load_script(RECIPES / "common" / "script_mode.py")
 
 
-def test_the_two_training_recipes_share_their_common_part_verbatim() -> None:
-    sklearn, xgboost = (path.read_text() for path in TRAINING)
+@pytest.mark.parametrize("model_type", ["sklearn", "xgboost"])
+def test_each_training_sourcedir_carries_the_shared_module_beside_its_entry_script(model_type: str) -> None:
+    bundle = load_recipes()
+    packed = dict(bundle.files)[f"{model_type}/sourcedir.tar.gz"]
 
-    assert SHARED_START in sklearn
-    assert sklearn[sklearn.index(SHARED_START) :] == xgboost[xgboost.index(SHARED_START) :]
+    with tarfile.open(fileobj=io.BytesIO(packed)) as archive:
+        names = archive.getnames()
+
+    assert names == ["script_mode.py", "train.py"]
 
 
 @pytest.mark.parametrize("path", TRAINING, ids=["sklearn", "xgboost"])
@@ -34,6 +40,8 @@ def test_metric_definitions_load_without_the_science_stack(path: Path) -> None:
         "import importlib.util, json, sys\n"
         "for name in ('numpy', 'pandas', 'sklearn', 'xgboost', 'joblib'):\n"
         "    sys.modules[name] = None\n"
+        # the sourcedir's layout: the shared module beside the entry script
+        f"sys.path.insert(0, {str(RECIPES / 'common')!r})\n"
         f"spec = importlib.util.spec_from_file_location('recipe', {str(path)!r})\n"
         "module = importlib.util.module_from_spec(spec)\n"
         "spec.loader.exec_module(module)\n"

@@ -106,8 +106,9 @@ def test_the_model_archive_holds_the_model_its_metadata_and_its_code(
     files = trained.world.model_files(trained.jobs[step_id])
     model_type = "sklearn" if step_id.startswith("sk") else "xgboost"
 
-    assert set(files) == {model_file, "metadata.json", "code/train.py"}
+    assert set(files) == {model_file, "metadata.json", "code/train.py", "code/script_mode.py"}
     assert files["code/train.py"] == (RECIPES / model_type / "train.py").read_bytes()
+    assert files["code/script_mode.py"] == (RECIPES / "common" / "script_mode.py").read_bytes()
 
 
 def test_xgboost_saves_its_native_json_format(trained: PipelineRun) -> None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 RECIPES_DIR = Path(__file__).with_name("recipes")
 RECIPES_PREFIX = "pipelines/recipes"
 PROCESSING_DIR = "processing"
+COMMON_DIR = "common"
 SOURCEDIR_NAME = "sourcedir.tar.gz"
 TRAINING_ENTRY_POINT = "train.py"
 METRIC_DEFINITIONS = "METRIC_DEFINITIONS"
@@ -115,13 +116,21 @@ def _recipe_files(directory: Path) -> list[Path]:
     return sorted(found, key=lambda path: path.relative_to(directory).as_posix())
 
 
-def pack_sourcedir(directory: Path) -> bytes:
-    """A deterministic `sourcedir.tar.gz` of a directory: its files at the archive's root."""
+def pack_sourcedir(directory: Path, *shared: Path) -> bytes:
+    """A deterministic `sourcedir.tar.gz` of a directory and the `shared` directories: all their
+    files side by side at the archive's root (a name in two of them is refused)."""
+    members: dict[str, Path] = {}
+    for source in (directory, *shared):
+        for path in _recipe_files(source):
+            name = path.relative_to(source).as_posix()
+            if name in members:
+                raise RecipeError(f"{name} is both in {members[name].parent} and in {source}")
+            members[name] = path
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for path in _recipe_files(directory):
+        for name, path in sorted(members.items()):
             data = path.read_bytes()
-            info = tarfile.TarInfo(path.relative_to(directory).as_posix())
+            info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mtime = 0
             info.mode = 0o644
@@ -194,11 +203,13 @@ def load_recipes(root: Path = RECIPES_DIR) -> RecipeBundle:
     }
     sourcedirs: dict[str, str] = {}
     metrics: dict[str, tuple[tuple[str, str], ...]] = {}
+    # What every training recipe imports from beside its entry script.
+    common = root / COMMON_DIR
     for directory in sorted(path for path in root.iterdir() if path.is_dir()):
         entry = directory / TRAINING_ENTRY_POINT
         if directory.name == PROCESSING_DIR or not entry.is_file():
             continue
-        packed = pack_sourcedir(directory)
+        packed = pack_sourcedir(directory, *([common] if common.is_dir() else []))
         files.append((f"{directory.name}/{SOURCEDIR_NAME}", packed))
         sourcedirs[directory.name] = _sha256(packed)
         metrics[directory.name] = read_metric_definitions(entry.read_text(encoding="utf-8"), str(entry))
