@@ -119,16 +119,34 @@ def local_status(project_dir: Path, field: str | None) -> None:
 # ------------------------------------------------------------------------------------------ models
 
 
+def api_options(
+    default_role: str | None = None, role_note: str | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options every API command group takes: where the API is, and as whom to call it."""
+    role_help = "Local cloud only: act as this role's user" + (f" ({role_note})." if role_note else ".")
+
+    def decorate(group: Callable[..., Any]) -> Callable[..., Any]:
+        group = click.option(
+            "--role",
+            type=click.Choice(ROLES),
+            default=default_role,
+            show_default=default_role is not None,
+            help=role_help,
+        )(group)
+        group = click.option("--token", envvar="CIRRUS_TOKEN", help="Cognito ID token.")(group)
+        return click.option(
+            "--endpoint-url",
+            "--api-url",
+            "api_url",
+            envvar="CIRRUS_API_URL",
+            help="The API's base URL, e.g. a deployed stage's (default: the running local cloud).",
+        )(group)
+
+    return decorate
+
+
 @cli.group()
-@click.option(
-    "--endpoint-url",
-    "--api-url",
-    "api_url",
-    envvar="CIRRUS_API_URL",
-    help="The API's base URL, e.g. a deployed stage's (default: the running local cloud).",
-)
-@click.option("--token", envvar="CIRRUS_TOKEN", help="Cognito ID token.")
-@click.option("--role", type=click.Choice(ROLES), help="Local cloud only: act as this role's user.")
+@api_options()
 @click.pass_context
 def models(ctx: click.Context, api_url: str | None, token: str | None, role: str | None) -> None:
     """The model registry."""
@@ -353,21 +371,7 @@ def retire(ctx: click.Context, model_id: str, version: int | None) -> None:
 
 
 @cli.group()
-@click.option(
-    "--endpoint-url",
-    "--api-url",
-    "api_url",
-    envvar="CIRRUS_API_URL",
-    help="The API's base URL, e.g. a deployed stage's (default: the running local cloud).",
-)
-@click.option("--token", envvar="CIRRUS_TOKEN", help="Cognito ID token.")
-@click.option(
-    "--role",
-    type=click.Choice(ROLES),
-    default="model_reviewer",
-    show_default=True,
-    help="Local cloud only: act as this role's user (admin and model_reviewer read the trail).",
-)
+@api_options(default_role="model_reviewer", role_note="admin and model_reviewer read the trail")
 @click.pass_context
 def audit(ctx: click.Context, api_url: str | None, token: str | None, role: str | None) -> None:
     """The audit trail: records of every change, read and denial, in a verifiable hash chain."""
@@ -435,19 +439,7 @@ RUN_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDI
 
 
 @cli.group()
-@click.option(
-    "--endpoint-url",
-    "--api-url",
-    "api_url",
-    envvar="CIRRUS_API_URL",
-    help="The API's base URL, e.g. a deployed stage's (default: the running local cloud).",
-)
-@click.option("--token", envvar="CIRRUS_TOKEN", help="Cognito ID token.")
-@click.option(
-    "--role",
-    type=click.Choice(ROLES),
-    help="Local cloud only: act as this role's user (admin defines pipelines; default ml_engineer).",
-)
+@api_options(role_note="admin defines pipelines; default ml_engineer")
 @click.pass_context
 def pipelines(ctx: click.Context, api_url: str | None, token: str | None, role: str | None) -> None:
     """Pipelines: define them, start, schedule, follow, cancel and retry runs."""

@@ -69,7 +69,7 @@ class HandlerTransport(BaseAdapter):
         return response
 
     def close(self) -> None:
-        pass
+        """Nothing to release: requests are answered by calling the handlers in this process."""
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ FIELDS = (MINUTE, HOUR, DAY_OF_MONTH, MONTH, DAY_OF_WEEK)
 
 
 class _FieldError(ValueError):
-    pass
+    """One field's problem; `to_schedule_expression` collects them into one InvalidSchedule."""
 
 
 def to_schedule_expression(cron: str) -> str:

@@ -1,24 +1,27 @@
-"""Builds the step Lambdas' services once per execution environment (functions/pipelines/steps)."""
+"""Builds the step Lambdas' services once per execution environment (functions/pipelines/steps).
+
+Each step function uses one builder, so each builder imports what it needs itself: `Prepare run`
+never loads the registry's service and Cedar, which only registration and approvals use.
+"""
 
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import boto3
 
-from cirrus_core.pipelines.approvals import Approvals, ApprovalWaits, StepFunctionsTokens
 from cirrus_core.pipelines.cache import StepCache
-from cirrus_core.pipelines.data_sources import DataSources
-from cirrus_core.pipelines.evaluation import EvaluationReader
-from cirrus_core.pipelines.history import ExecutionHistory
-from cirrus_core.pipelines.prepare import PrepareRun
-from cirrus_core.pipelines.recipes_upload import RecipeStore, builtin_recipes
-from cirrus_core.pipelines.registration import VersionRegistrar
-from cirrus_core.pipelines.run_events import RunNotifier
 from cirrus_core.pipelines.settings import get_pipeline_settings
 from cirrus_core.registry.artifacts import allowed_artifact_buckets
-from cirrus_core.registry.wiring import registry_service
 from cirrus_core.settings import get_settings
+
+if TYPE_CHECKING:
+    from cirrus_core.pipelines.approvals import Approvals
+    from cirrus_core.pipelines.evaluation import EvaluationReader
+    from cirrus_core.pipelines.prepare import PrepareRun
+    from cirrus_core.pipelines.registration import VersionRegistrar
+    from cirrus_core.pipelines.run_events import RunNotifier
 
 
 def _allowed_buckets() -> frozenset[str]:
@@ -35,6 +38,10 @@ def step_cache() -> StepCache:
 @functools.cache
 def prepare_run() -> PrepareRun:
     """`Prepare run` of this execution environment."""
+    from cirrus_core.pipelines.data_sources import DataSources
+    from cirrus_core.pipelines.prepare import PrepareRun
+    from cirrus_core.pipelines.recipes_upload import RecipeStore, builtin_recipes
+
     s3 = boto3.client("s3")
     bucket = get_settings().artifact_bucket
     return PrepareRun(
@@ -52,18 +59,27 @@ def prepare_run() -> PrepareRun:
 
 @functools.cache
 def evaluation_reader() -> EvaluationReader:
+    """`Collect evaluation`: reads the evaluation step's evaluation.json."""
+    from cirrus_core.pipelines.evaluation import EvaluationReader
+
     return EvaluationReader(boto3.client("s3"))
 
 
 @functools.cache
 def version_registrar() -> VersionRegistrar:
     """`Register version`: the registry's service, acting for the run's actor."""
+    from cirrus_core.pipelines.registration import VersionRegistrar
+    from cirrus_core.registry.wiring import registry_service
+
     return VersionRegistrar(registry_service, boto3.client("sagemaker"))
 
 
 @functools.cache
 def approvals() -> Approvals:
     """`Await approval` and `resume_pipeline`."""
+    from cirrus_core.pipelines.approvals import Approvals, ApprovalWaits, StepFunctionsTokens
+    from cirrus_core.registry.wiring import registry_service
+
     return Approvals(
         ApprovalWaits(boto3.client("dynamodb"), get_pipeline_settings().pipelines_table),
         StepFunctionsTokens(boto3.client("stepfunctions")),
@@ -77,6 +93,9 @@ def approvals() -> Approvals:
 @functools.cache
 def run_notifier() -> RunNotifier:
     """`Announce start`, `Notify completion`, `Notify failure`."""
+    from cirrus_core.pipelines.history import ExecutionHistory
+    from cirrus_core.pipelines.run_events import RunNotifier
+
     return RunNotifier(
         boto3.client("events"),
         get_settings().event_bus_name,
