@@ -176,7 +176,8 @@ class LocalCloud:
         deployment = deploy(
             self._emulator,
             self._project_dir / "template.yaml",
-            parameters={"Stage": self._stage},
+            # Local endpoints are ready in a second or two, not the minutes SageMaker takes.
+            parameters={"Stage": self._stage, "EndpointPollSeconds": "1"},
             stack_name=f"cirrus-{self._stage}",
         )
         self._deployment = deployment

@@ -52,6 +52,8 @@ HOOK_MODULES: tuple[str, ...] = (
     "cirrus.localcloud.hooks.dynamodb_transactions",
     "cirrus.localcloud.hooks.sagemaker_jobs",
     "cirrus.localcloud.hooks.sagemaker_endpoints",
+    "cirrus.localcloud.hooks.sagemaker_hosting",
+    "cirrus.localcloud.hooks.sagemaker_compilation",
     "cirrus.localcloud.hooks.scheduler",
 )
 

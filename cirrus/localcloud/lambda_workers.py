@@ -186,6 +186,9 @@ class Worker:
                 "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
                 "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
                 "LAMBDA_TASK_ROOT": str(spec.code_dir),
+                # Tells handlers they run on the local cloud, whose SageMaker Neo only copies the
+                # model: edge packages say so in their metadata.
+                "CIRRUS_LOCAL_CLOUD": "1",
                 runtime_bootstrap.FDS_ENV: fds,
             }
         )

@@ -580,7 +580,7 @@ class S3Bucket(ResourceHandler):
     _HANDLED = frozenset(
         {"BucketName", "VersioningConfiguration", "BucketEncryption", "PublicAccessBlockConfiguration"}
         | {"OwnershipControls", "ObjectLockEnabled", "ObjectLockConfiguration", "CorsConfiguration"}
-        | {"NotificationConfiguration", "Tags"}
+        | {"NotificationConfiguration", "LifecycleConfiguration", "Tags"}
     )
 
     def create(self, ctx: ProvisionContext, logical_id: str, props: Mapping[str, Any]) -> Provisioned:
@@ -644,8 +644,33 @@ class S3Bucket(ResourceHandler):
             s3.put_bucket_notification_configuration(
                 Bucket=name, NotificationConfiguration=_notification(props["NotificationConfiguration"])
             )
+        if "LifecycleConfiguration" in props:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name,
+                LifecycleConfiguration={
+                    "Rules": [_lifecycle_rule(rule) for rule in props["LifecycleConfiguration"]["Rules"]]
+                },
+            )
         if "Tags" in props:
             s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": _tag_list(props["Tags"])})
+
+
+def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the S3 API's words (expirations by days and prefix filters)."""
+    api: dict[str, Any] = {"Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+    if "Id" in rule:
+        api["ID"] = rule["Id"]
+    if "ExpirationInDays" in rule:
+        api["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "NoncurrentVersionExpiration" in rule:
+        api["NoncurrentVersionExpiration"] = {
+            "NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
+        }
+    if "AbortIncompleteMultipartUpload" in rule:
+        api["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        }
+    return api
 
 
 def _notification(spec: Mapping[str, Any]) -> dict[str, Any]:

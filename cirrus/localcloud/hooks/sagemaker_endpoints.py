@@ -23,7 +23,9 @@ moto 5.2.5 internals touched: `SageMakerRuntimeResponse.invoke_endpoint` (replac
 `moto.sagemaker.models.sagemaker_backends` (endpoints, endpoint configs and models are read from
 `SageMakerModelBackend.endpoints`, `.endpoint_configs` and `._models`), and
 `moto.s3.models.s3_backends` (`head_object`, for the artifact's ETag on every request without an
-HTTP round trip). moto reports endpoints InService as soon as they are created; that is kept.
+HTTP round trip). moto reports endpoints InService as soon as they are created; the
+sagemaker_hosting hook gives them a Creating phase, loading their models through `running_runtime()`
+into this hook's model cache, so the first request finds them loaded.
 """
 
 from __future__ import annotations
@@ -209,18 +211,22 @@ class EndpointRuntime:
         return _Route(variant_name, model_name, container, config.data_capture_config or {})
 
     def _model(self, backend: Any, invocation: Invocation, route: _Route) -> InferenceModel:
-        url = route.container.model_data_url
-        etag = _artifact_etag(backend, url) if url else None
-        slot = (invocation.account_id, invocation.region, route.model_name)
-        # The directory is per artifact version, so a reload never overwrites files in use.
-        version_dir = uuid.uuid5(uuid.NAMESPACE_URL, f"{url}#{etag}").hex
-        target = self._models_dir / invocation.account_id / invocation.region / route.model_name / version_dir
         try:
-            return self._models.get(
-                slot, (url, etag), lambda: load_inference_model(self._s3, route.container, target)
-            )
+            return self.load(backend, route.model_name, route.container)
         except InferenceError as error:
             raise self._model_error(invocation, route, error) from error
+
+    def load(self, backend: Any, model_name: str, container: ContainerDefinition) -> InferenceModel:
+        """The model `model_name` of moto's `backend`, loaded once per artifact version; InferenceError
+        when it cannot load. The sagemaker_hosting hook calls it to load an endpoint's models."""
+        url = container.model_data_url
+        etag = _artifact_etag(backend, url) if url else None
+        account_id, region = str(backend.account_id), str(backend.region_name)
+        slot = (account_id, region, model_name)
+        # The directory is per artifact version, so a reload never overwrites files in use.
+        version_dir = uuid.uuid5(uuid.NAMESPACE_URL, f"{url}#{etag}").hex
+        target = self._models_dir / account_id / region / model_name / version_dir
+        return self._models.get(slot, (url, etag), lambda: load_inference_model(self._s3, container, target))
 
     def _model_error(self, invocation: Invocation, route: _Route, error: InferenceError) -> RuntimeApiError:
         region, account, name = invocation.region, invocation.account_id, invocation.endpoint_name
@@ -331,9 +337,22 @@ def _artifact_etag(backend: Any, url: str) -> str | None:
     return None if key is None else str(key.etag)
 
 
+_running: list[EndpointRuntime] = []  # the installed hook's runtime (one emulator per process)
+
+
+def running_runtime() -> EndpointRuntime | None:
+    """The runtime of the installed hook, None when it is not installed."""
+    return _running[-1] if _running else None
+
+
 def install(context: HookContext) -> Undo:
     """Make InvokeEndpoint run real inference; the returned callable restores moto and drops models."""
     runtime = EndpointRuntime(context)
+    _running.append(runtime)
+
+    def close() -> None:
+        _running.remove(runtime)
+        runtime.close()
 
     def invoke_endpoint(response: Any) -> tuple[int, dict[str, Any], bytes]:
         """InvokeEndpoint, answered by the model's own inference script."""
@@ -345,5 +364,5 @@ def install(context: HookContext) -> Undo:
             # moto decodes request bodies as UTF-8 unless told not to; model inputs may be binary.
             patch_attribute(SageMakerRuntimeResponse, "use_raw_body", True),
         ],
-        then=runtime.close,
+        then=close,
     )

@@ -12,6 +12,12 @@ Two gaps in moto 5.2.5's state machine executor (`moto.stepfunctions.parser`):
   otherwise turn ABORTED into FAILED).
 - `StepFunctionResponse.send_task_failure` drops the request's `cause`, so a task failed through
   SendTaskFailure (a rejected approval) lost its reason. Ours passes it on.
+- `arn:aws:states:::states:startExecution[.sync[:2]]` (nested executions) fails with
+  `States.Runtime` `'StateMachineArn'`: `StateTaskServiceSfn` hands the ASL's field names
+  (`StateMachineArn`, `Input`, `Name`) straight to boto3, whose Step Functions API spells them
+  `stateMachineArn`, `input`, `name`; and it returns DescribeExecution's camelCase output where AWS
+  gives the task `ExecutionArn`, `Name`, `Status`, `Output` .... Ours renames both ways (moto's base
+  class `_normalise_parameters` / `_normalise_response` do nothing).
 - `arn:aws:states:::sagemaker:create{Training,Transform,Processing}Job.sync` fails "Unsupported
   .sync callback procedure": the factory `state_task_service_for` maps `sagemaker` to
   `StateTaskServiceUnsupported`, which only forwards the request. `StateTaskServiceSageMaker` below
@@ -53,6 +59,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+    StateTaskServiceSfn,
+)
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
@@ -290,6 +299,24 @@ def install(context: HookContext) -> Undo:
             return
         original_set_error(self, error=error)
 
+    def normalise_parameters(
+        self: Any, parameters: dict[str, Any], boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        original_sfn_parameters(self, parameters, boto_service_name, service_action_name)
+        for key in list(parameters):
+            if key[:1].isupper():
+                parameters[key[0].lower() + key[1:]] = parameters.pop(key)
+
+    def normalise_response(
+        self: Any, response: Any, boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        if isinstance(response, dict):
+            for key in list(response):
+                if key[:1].islower():
+                    response[key[0].upper() + key[1:]] = response.pop(key)
+
+    original_sfn_parameters = StateTaskServiceSfn._normalise_parameters
+
     def send_task_failure(self: StepFunctionResponse) -> Any:
         # The executing (parser) backend takes the cause; the base class's signature does not.
         backend: Any = self.stepfunction_backend
@@ -304,6 +331,8 @@ def install(context: HookContext) -> Undo:
             patch_attribute(Environment, "set_stop", set_stop),
             patch_attribute(Environment, "set_error", set_error),
             patch_attribute(StepFunctionResponse, "send_task_failure", send_task_failure),
+            patch_attribute(StateTaskServiceSfn, "_normalise_parameters", normalise_parameters),
+            patch_attribute(StateTaskServiceSfn, "_normalise_response", normalise_response),
             patch_attribute(state_task_service_factory, "state_task_service_for", state_task_service_for),
             patch_attribute(state_task_factory, "state_task_service_for", state_task_service_for),
         ]

@@ -530,6 +530,12 @@ Resources:
         Rule:
           DefaultRetention: {{Mode: COMPLIANCE, Days: 1}}
       VersioningConfiguration: {{Status: Enabled}}
+      LifecycleConfiguration:
+        Rules:
+          - Id: Expire
+            Status: Enabled
+            ExpirationInDays: 400
+            NoncurrentVersionExpiration: {{NoncurrentDays: 30}}
   Topic:
     Type: AWS::SNS::Topic
     Properties:
@@ -593,6 +599,16 @@ def test_keys_locked_buckets_topics_queues_logs_and_no_op_types(emulator: Emulat
     lock = s3.get_object_lock_configuration(Bucket=deployment.physical_id("Vault"))["ObjectLockConfiguration"]
     retention = lock["Rule"]["DefaultRetention"]
     assert (retention["Mode"], retention["Days"]) == ("COMPLIANCE", 1)
+    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=deployment.physical_id("Vault"))["Rules"]
+    assert (
+        rule["ID"],
+        rule["Expiration"]["Days"],
+        rule["NoncurrentVersionExpiration"]["NoncurrentDays"],
+    ) == (
+        "Expire",
+        400,
+        30,
+    )
     inbox = deployment.physical_id("Inbox")
     attributes = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["All"])["Attributes"]
     assert attributes["VisibilityTimeout"] == "45"

@@ -188,6 +188,67 @@ def test_executions_started_without_a_name_get_distinct_arns(emulator: Emulator)
     assert {finished(emulator, arn)["status"] for arn in (first, second, named)} == {"SUCCEEDED"}
 
 
+def test_a_nested_execution_runs_to_its_end_and_answers_in_aws_field_names(emulator: Emulator) -> None:
+    child = create_machine(
+        emulator,
+        {
+            "StartAt": "Echo",
+            "States": {"Echo": {"Type": "Pass", "Parameters": {"got.$": "$.value"}, "End": True}},
+        },
+    )
+    parent = create_machine(
+        emulator,
+        {
+            "StartAt": "Run child",
+            "States": {
+                "Run child": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                    "Parameters": {
+                        "StateMachineArn": child,
+                        "Name.$": "States.UUID()",
+                        "Input": {"value.$": "$.x"},
+                    },
+                    "ResultSelector": {"name.$": "$.Name", "status.$": "$.Status", "output.$": "$.Output"},
+                    "End": True,
+                }
+            },
+        },
+    )
+
+    result = run(emulator, parent, {"x": 41})
+
+    assert result["status"] == "SUCCEEDED"
+    output = json.loads(result["output"])
+    assert (output["status"], output["output"]) == ("SUCCEEDED", {"got": 41})
+    assert len(output["name"]) == 36
+
+
+def test_a_failed_nested_execution_fails_the_task(emulator: Emulator) -> None:
+    child = create_machine(
+        emulator,
+        {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Broken", "Cause": "on purpose"}}},
+    )
+    parent = create_machine(
+        emulator,
+        {
+            "StartAt": "Run child",
+            "States": {
+                "Run child": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                    "Parameters": {"StateMachineArn": child},
+                    "End": True,
+                }
+            },
+        },
+    )
+
+    result = run(emulator, parent, {})
+
+    assert (result["status"], result.get("error")) == ("FAILED", "States.TaskFailed")
+
+
 def training_machine(emulator: Emulator) -> str:
     return create_machine(
         emulator,
