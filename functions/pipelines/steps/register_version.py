@@ -1,8 +1,10 @@
 """Step Functions task `Register version`: the run's model becomes a registry version.
 
 Payload: `{"state": <working state>}`. Returns `{"model_id", "version", "approval_status"}`. The
-version is registered for the run's actor, with the run's lineage; a retry returns the version
-the first attempt registered.
+version is registered for the run's actor, with the run's lineage and its sample payloads
+(`pipelines/<pipeline_id>/runs/<run_id>/register-version/samples.jsonl`, from the held-out test
+split; docs/pipelines.md, "Sample payloads"); a retry returns the version the first attempt
+registered.
 """
 
 from typing import Any

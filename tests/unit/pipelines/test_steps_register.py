@@ -6,16 +6,18 @@ import os
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from cirrus_core.caller import Caller
 from cirrus_core.errors import AccessDenied
 from cirrus_core.pipelines.registration import VersionRegistrar
 from cirrus_core.pipelines.run_state import read_state
+from cirrus_core.pipelines.samples import SamplePayloads
 from cirrus_core.principal import Principal
 from cirrus_core.registry.wiring import registry_service
 from tests.support.api import LambdaContextStub
-from tests.support.aws import AwsResources
+from tests.support.aws import ARTIFACT_BUCKET, AwsResources
 from tests.support.events import assert_valid_event
 from tests.support.registry import REVIEWER_CLAIMS
 from tests.unit.pipelines.steps_support import (
@@ -53,7 +55,8 @@ def state(aws: AwsResources, tmp_path: Path) -> dict[str, Any]:
 
 
 def register(state: dict[str, Any]) -> dict[str, Any]:
-    registrar = VersionRegistrar(registry_service, sagemaker_client())
+    samples = SamplePayloads(boto3.client("s3", region_name="us-east-1"), ARTIFACT_BUCKET)
+    registrar = VersionRegistrar(registry_service, sagemaker_client(), samples)
     return registrar.register(read_state({"state": state}))
 
 

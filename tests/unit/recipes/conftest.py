@@ -2,8 +2,10 @@
 
 `trained` runs what the built-in pipeline runs, stage by stage, with the jobs of a stage started
 together: preprocess and features for a classification and a regression dataset from the demo
-generator, then every training job the tests look at (both recipes, both tasks, two with a bad
-hyperparameter, and the custom example). Row counts and estimator counts stay small.
+generator (two feature branches of the regression data, and a feature step over a feature step),
+then every training job the tests look at (both recipes, both tasks, two with a bad hyperparameter,
+one on splits without the data steps' files, one on two branches, one on the chained features, and
+the custom example). Row counts and estimator counts stay small.
 """
 
 from __future__ import annotations
@@ -86,8 +88,36 @@ def trained(world: RecipeWorld) -> PipelineRun:
             world.start_processing(
                 "features.py", "feat_reg", {"task": "regression"}, {"prep_reg": run.output("prep_reg")}
             ),
+            # a second branch of the regression data: products of raw columns, alone
+            world.start_processing(
+                "features.py",
+                "cross_reg",
+                {"transform": "interactions", "columns": "amount,distance_km,hour"},
+                {"prep_reg": run.output("prep_reg")},
+            ),
         ],
         training=False,
+    )
+    # a feature step over a feature step: log1p of two standardized columns, the rest passed through
+    _completed(
+        run,
+        [
+            world.start_processing(
+                "features.py",
+                "log_clf",
+                {"transform": "log1p", "columns": "feat_clf__amount,feat_clf__distance_km"},
+                {"feat_clf": run.output("feat_clf")},
+            )
+        ],
+        training=False,
+    )
+    # The engineered splits alone, as a custom data step would leave them (no schema.json, no transform.json).
+    plain = world.put_splits(
+        "plain",
+        {
+            split: world.frame(f"{run.output('feat_clf')}{split}.csv")
+            for split in ("train", "validation", "test")
+        },
     )
     classification = {"target_column": "label", "task": "classification", "seed": 7}
     regression = {"target_column": "label", "task": "regression", "seed": 8}
@@ -116,6 +146,16 @@ def trained(world: RecipeWorld) -> PipelineRun:
                 "xgb_reg",
                 {"prep_reg": run.output("prep_reg")},
                 {**regression, "n_estimators": 80, "max_depth": 4, "subsample": 0.9},
+                model_type="xgboost",
+            ),
+            world.start_training("sk_plain", {"plain": plain}, {**classification, "n_estimators": 10}),
+            world.start_training(
+                "sk_chain", {"log_clf": run.output("log_clf")}, {**classification, "n_estimators": 20}
+            ),
+            world.start_training(
+                "xgb_branches",
+                {"feat_reg": run.output("feat_reg"), "cross_reg": run.output("cross_reg")},
+                {**regression, "n_estimators": 60, "max_depth": 4},
                 model_type="xgboost",
             ),
             world.start_training(

@@ -24,7 +24,7 @@ import pandas as pd
 
 import cirrus_core.pipelines
 from cirrus.localcloud.emulator import Emulator
-from cirrus_core.pipelines.recipes_upload import COMMON_DIR, pack_sourcedir
+from cirrus_core.pipelines.recipes_upload import COMMON_DIR, load_recipes
 from tests.unit.localcloud.helpers import unique
 from tests.unit.localcloud.sagemaker_support import SKLEARN_IMAGE, tarball, untar
 
@@ -55,10 +55,15 @@ def wait_for(probe: Callable[[], dict[str, Any]], status_field: str) -> dict[str
 def load_script(path: Path, name: str | None = None) -> ModuleType:
     """Import a recipe file as a module (they are scripts, not a package).
 
-    A training recipe imports `script_mode`, which its sourcedir holds beside it: it is registered
-    under that name first, as the container's import path would find it."""
-    if path.parent.parent == RECIPES and path.name == "train.py" and "script_mode" not in sys.modules:
-        sys.modules["script_mode"] = load_script(RECIPES / COMMON_DIR / "script_mode.py", "script_mode")
+    A training recipe imports `script_mode` and `feature_transforms`, which its sourcedir holds beside
+    it: they are registered under those names first, as the container's import path would find them."""
+    if path.parent.parent == RECIPES and path.name == "train.py":
+        for name, shared in (
+            ("feature_transforms", RECIPES / "processing" / "feature_transforms.py"),
+            ("script_mode", RECIPES / COMMON_DIR / "script_mode.py"),
+        ):
+            if name not in sys.modules:
+                sys.modules[name] = load_script(shared, name)
     spec = importlib.util.spec_from_file_location(name or f"recipe_{path.parent.name}_{path.stem}", path)
     assert spec is not None
     assert spec.loader is not None
@@ -91,11 +96,10 @@ class RecipeWorld:
         self.s3.create_bucket(Bucket=self.bucket)
         for script in sorted((RECIPES / "processing").glob("*.py")):
             self.put(f"recipes/processing/{script.name}", script.read_bytes())
+        packed = dict(load_recipes(RECIPES).files)
         for model_type in ("sklearn", "xgboost"):
-            self.put(
-                f"recipes/{model_type}/sourcedir.tar.gz",
-                pack_sourcedir(RECIPES / model_type, RECIPES / COMMON_DIR),
-            )
+            # Packed as Prepare packs them: script_mode.py and feature_transforms.py beside train.py.
+            self.put(f"recipes/{model_type}/sourcedir.tar.gz", packed[f"{model_type}/sourcedir.tar.gz"])
         self.put(
             "code/custom/sourcedir.tar.gz",
             tarball({"train.py": (EXAMPLES / "custom_training" / "train.py").read_bytes()}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import subprocess
@@ -15,6 +16,9 @@ from cirrus_core.pipelines.recipes_upload import load_recipes
 from tests.unit.recipes.support import RECIPES, load_script
 
 TRAINING = [RECIPES / "sklearn" / "train.py", RECIPES / "xgboost" / "train.py"]
+SCRIPTS = sorted(RECIPES.rglob("*.py"))
+# Calls newer than Python 3.8 that its grammar still parses (SageMaker's images run 3.8).
+NEWER_CALLS = {"removeprefix", "removesuffix", "is_relative_to"}
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +27,14 @@ def recipe() -> object:
 
 
 @pytest.mark.parametrize("model_type", ["sklearn", "xgboost"])
-def test_each_training_sourcedir_carries_the_shared_module_beside_its_entry_script(model_type: str) -> None:
+def test_each_training_sourcedir_carries_the_shared_modules_beside_its_entry_script(model_type: str) -> None:
     bundle = load_recipes()
     packed = dict(bundle.files)[f"{model_type}/sourcedir.tar.gz"]
 
     with tarfile.open(fileobj=io.BytesIO(packed)) as archive:
         names = archive.getnames()
 
-    assert names == ["script_mode.py", "train.py"]
+    assert names == ["feature_transforms.py", "script_mode.py", "train.py"]
 
 
 @pytest.mark.parametrize("path", TRAINING, ids=["sklearn", "xgboost"])
@@ -95,3 +99,23 @@ def test_arguments_come_as_the_toolkits_pass_them(recipe: object) -> None:
 def test_a_stray_positional_argument_is_refused(recipe: object) -> None:
     with pytest.raises(recipe.RecipeError, match="unexpected argument 'oops'"):  # type: ignore[attr-defined]
         recipe.parse_arguments(["oops"])  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=[path.relative_to(RECIPES).as_posix() for path in SCRIPTS])
+def test_every_recipe_keeps_to_python_3_8(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 8))
+
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    assert not [
+        node.func.attr
+        for node in calls
+        if isinstance(node.func, ast.Attribute) and node.func.attr in NEWER_CALLS
+    ]
+    # zip(strict=...) is 3.10's
+    assert not [
+        node
+        for node in calls
+        if isinstance(node.func, ast.Name)
+        and node.func.id == "zip"
+        and any(keyword.arg == "strict" for keyword in node.keywords)
+    ]

@@ -138,7 +138,8 @@ def test_a_record_without_a_feature_is_a_client_error(
         served["xgb_reg"].invoke(json.dumps(record).encode(), JSON, JSON)
 
     assert refused.value.status_code == 400
-    assert "record 0 lacks feature columns: amount" in refused.value.message
+    # the model's feature columns are preprocess's own: the record is taken as a raw one
+    assert "record 0 lacks raw columns: amount" in refused.value.message
 
 
 def test_text_in_a_numeric_column_is_a_client_error(

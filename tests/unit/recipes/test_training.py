@@ -96,19 +96,80 @@ def test_a_bad_hyperparameter_fails_the_job_with_the_library_error(
     assert "ModelArtifacts" not in described
 
 
+FITTED = {
+    "sk_clf": {"preprocessing/feat_clf/schema.json", "preprocessing/feat_clf/transform.json"},
+    "xgb_clf": {
+        "preprocessing/feat_clf/schema.json",
+        "preprocessing/feat_clf/transform.json",
+        "preprocessing/prep_clf/schema.json",
+    },
+    "xgb_reg": {"preprocessing/prep_reg/schema.json"},
+}
+
+
 @pytest.mark.parametrize(
     ("step_id", "model_file"),
     [("sk_clf", "model.joblib"), ("xgb_clf", "model.json"), ("xgb_reg", "model.json")],
 )
-def test_the_model_archive_holds_the_model_its_metadata_and_its_code(
+def test_the_model_archive_holds_the_model_its_metadata_its_code_and_the_fitted_data_steps(
     trained: PipelineRun, step_id: str, model_file: str
 ) -> None:
     files = trained.world.model_files(trained.jobs[step_id])
     model_type = "sklearn" if step_id.startswith("sk") else "xgboost"
+    code = {"code/train.py", "code/script_mode.py", "code/feature_transforms.py"}
 
-    assert set(files) == {model_file, "metadata.json", "code/train.py", "code/script_mode.py"}
+    assert set(files) == {model_file, "metadata.json", *code, *FITTED[step_id]}
     assert files["code/train.py"] == (RECIPES / model_type / "train.py").read_bytes()
     assert files["code/script_mode.py"] == (RECIPES / "common" / "script_mode.py").read_bytes()
+    assert (
+        files["code/feature_transforms.py"] == (RECIPES / "processing" / "feature_transforms.py").read_bytes()
+    )
+    # byte for byte what preprocess wrote (features.py forwards its schema.json beside its splits)
+    channel, preprocess = ("prep_reg", "prep_reg") if step_id == "xgb_reg" else ("feat_clf", "prep_clf")
+    schema = trained.world.get(f"{trained.output(preprocess)}schema.json")
+    assert files[f"preprocessing/{channel}/schema.json"] == schema
+    assert trained.world.get(f"{trained.output(channel)}schema.json") == schema
+
+
+def test_metadata_documents_the_raw_input_the_model_serves(trained: PipelineRun) -> None:
+    metadata = json.loads(trained.world.model_files(trained.jobs["xgb_clf"])["metadata.json"])
+    schema = trained.world.json(f"{trained.output('prep_clf')}schema.json")
+    raw_columns = [column["name"] for column in schema["columns"] if column["role"] != "target"]
+
+    raw = metadata["raw_input"]
+    assert metadata["raw_input_note"] is None
+    assert raw["columns"] == raw_columns
+    assert raw["target_column"] == "label"
+    assert raw["categorical_columns"] == ["merchant_category", "channel", "country"]
+    assert raw["fill_values"]["merchant_category"] == "__missing__"
+    assert raw["fill_values"]["distance_km"] == next(
+        column["fill_value"] for column in schema["columns"] if column["name"] == "distance_km"
+    )
+    assert raw["channels"] == {
+        "feat_clf": {
+            "schema": "preprocessing/feat_clf/schema.json",
+            "transform": "preprocessing/feat_clf/transform.json",
+        },
+        "prep_clf": {"schema": "preprocessing/prep_clf/schema.json", "transform": None},
+    }
+
+
+def test_a_model_on_splits_without_the_data_steps_files_serves_engineered_records_only(
+    trained: PipelineRun,
+) -> None:
+    # GIVEN a recipe model trained on a channel holding the splits alone (as a custom step leaves them)
+    files = trained.world.model_files(trained.jobs["sk_plain"])
+    metadata = json.loads(files["metadata.json"])
+
+    # THEN it bundles nothing of the data steps and says why
+    assert metadata["raw_input"] is None
+    assert metadata["raw_input_note"] == (
+        "channel plain has no schema.json (it does not come from the built-in steps)"
+    )
+    assert not any(name.startswith("preprocessing/") for name in files)
+    assert "the model serves engineered records only: channel plain has no schema.json" in " ".join(
+        trained.world.log_lines("TrainingJobs", trained.jobs["sk_plain"])
+    )
 
 
 def test_xgboost_saves_its_native_json_format(trained: PipelineRun) -> None:

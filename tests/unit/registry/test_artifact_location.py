@@ -225,3 +225,33 @@ def test_the_allowed_buckets_are_the_artifact_bucket_and_the_allowlist() -> None
 
 def test_an_unset_artifact_bucket_allows_nothing_by_itself() -> None:
     assert allowed_artifact_buckets("", ()) == frozenset()
+
+
+# -- sample_payloads_uri: one object in the artifact buckets, like the artifact -----------------
+
+
+def test_sample_payloads_in_the_artifact_bucket_are_kept_on_the_version(aws: AwsResources) -> None:
+    uri = f"{HOME}/models/fraud_detection_v2/samples.jsonl"
+
+    response = call("register_model", body=registration(sample_payloads_uri=uri))
+
+    assert response.status == 201
+    assert response.body["sample_payloads_uri"] == uri
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        pytest.param(f"s3://other-bucket-123456789012/{KEY}", id="another-bucket"),
+        pytest.param(f"{HOME}/models/../samples.jsonl", id="dot-dot-segment"),
+        pytest.param(f"{HOME}/models/", id="prefix"),
+    ],
+)
+def test_unsafe_sample_payloads_are_422_and_name_their_field(
+    aws: AwsResources, one_version: None, unchanged: Unchanged, uri: str
+) -> None:
+    with unchanged:
+        response = call("register_model", body=registration(sample_payloads_uri=uri))
+
+    assert_refused(response, 422, "invalid_artifact_location")
+    assert response.body["error"]["details"][0]["field"] == "sample_payloads_uri"

@@ -6,7 +6,10 @@ from typing import Any
 
 import pytest
 
+from cirrus_core.errors import AccessDenied
+from cirrus_core.registry.models import Environment, PromotionResult
 from tests.support.api import ApiResponse, call
+from tests.support.authz import caller
 from tests.support.registry import MODEL_ID, RegistryDriver, Unchanged
 
 GATED = ["staging", "prod"]
@@ -405,4 +408,58 @@ def test_rollback_publishes_model_rolled_back_from_and_to_versions(registry: Reg
         "from_version": 2,
         "to_version": 1,
         "reason": "Latency regression.",
+        "deployment_id": None,
+        "cause": None,
     }
+    assert event["detail"]["metadata"]["event_version"] == "1.1"
+
+
+# -- clearing an alias (an environment's deployment was taken down) -----------------------------
+
+
+def clear(environment: str, role: str = "ml_engineer") -> PromotionResult:
+    from cirrus_core.registry.wiring import registry_service
+
+    return registry_service().clear_alias(MODEL_ID, Environment(environment), "undeployed", caller(role))
+
+
+def test_clearing_an_alias_removes_it_and_records_the_move(registry: RegistryDriver) -> None:
+    registry.register_approved(2)
+    registry.promote(1, "prod")
+    registry.promote(2, "prod")
+    registry.promote(2, "staging")
+
+    result = clear("prod")
+
+    assert (result.changed, result.version) == (True, None)
+    assert registry.model()["aliases"] == {"staging": 2}
+    assert moves(history({"environment": "prod"}))[0] == ("clear", None, 2)
+
+
+def test_a_cleared_alias_has_nothing_to_roll_back_to(registry: RegistryDriver) -> None:
+    registry.register_approved(2)
+    registry.promote(1, "prod")
+    registry.promote(2, "prod")
+    clear("prod")
+
+    response = rollback("prod")
+
+    assert response.status == 409
+    assert response.error_code == "no_rollback_target"
+
+
+def test_clearing_an_unset_alias_changes_nothing(registry: RegistryDriver) -> None:
+    registry.register_approved(1)
+
+    result = clear("prod")
+
+    assert (result.changed, result.version, result.promotion) == (False, None, None)
+
+
+def test_clearing_a_gated_alias_needs_model_deploy(registry: RegistryDriver) -> None:
+    registry.register_approved(1)
+    registry.promote(1, "prod")
+
+    with pytest.raises(AccessDenied):
+        clear("prod", role="data_scientist")
+    assert registry.model()["aliases"] == {"prod": 1}

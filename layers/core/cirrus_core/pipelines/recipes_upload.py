@@ -1,7 +1,8 @@
 """The built-in recipes as a run's jobs fetch them: packed, content-addressed, uploaded once.
 
 `recipes/processing/*.py` are uploaded one by one (a processing job's code input is that prefix);
-each `recipes/<model_type>/` is packed as a script-mode `sourcedir.tar.gz`, byte for byte the same
+each `recipes/<model_type>/` is packed as a script-mode `sourcedir.tar.gz` with `recipes/common/`
+and `recipes/processing/feature_transforms.py` beside its entry point, byte for byte the same
 from the same files (sorted entries, mtime 0, owner 0). Everything lands under
 `pipelines/recipes/<sha256[:16]>/`, the digest taken over what is uploaded, so a changed recipe gets
 a new prefix and an unchanged one is never uploaded twice.
@@ -42,6 +43,8 @@ PROCESSING_SCRIPTS = {
     JobType.FEATURE_ENGINEERING: "features.py",
     JobType.MODEL_EVALUATION: "evaluate.py",
 }
+# Processing modules every training sourcedir carries too (beside train.py and script_mode.py).
+TRAINING_SHARED_MODULES = ("feature_transforms.py",)
 _SKIPPED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache"})
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
 # SageMaker's limits on a job's MetricDefinitions.
@@ -117,12 +120,15 @@ def _recipe_files(directory: Path) -> list[Path]:
 
 
 def pack_sourcedir(directory: Path, *shared: Path) -> bytes:
-    """A deterministic `sourcedir.tar.gz` of a directory and the `shared` directories: all their
-    files side by side at the archive's root (a name in two of them is refused)."""
+    """A deterministic `sourcedir.tar.gz` of a directory and the `shared` directories or files: all
+    their files side by side at the archive's root (a name in two of them is refused)."""
     members: dict[str, Path] = {}
     for source in (directory, *shared):
-        for path in _recipe_files(source):
-            name = path.relative_to(source).as_posix()
+        if source.is_file():
+            found = [(source.name, source)]
+        else:
+            found = [(path.relative_to(source).as_posix(), path) for path in _recipe_files(source)]
+        for name, path in found:
             if name in members:
                 raise RecipeError(f"{name} is both in {members[name].parent} and in {source}")
             members[name] = path
@@ -203,13 +209,15 @@ def load_recipes(root: Path = RECIPES_DIR) -> RecipeBundle:
     }
     sourcedirs: dict[str, str] = {}
     metrics: dict[str, tuple[tuple[str, str], ...]] = {}
-    # What every training recipe imports from beside its entry script.
-    common = root / COMMON_DIR
+    # What every training recipe imports from beside its entry script: the common modules, and the
+    # processing modules the served model applies the data steps' fitted transforms with.
+    shared_code = [root / COMMON_DIR] if (root / COMMON_DIR).is_dir() else []
+    shared_code += [processing / name for name in TRAINING_SHARED_MODULES if (processing / name).is_file()]
     for directory in sorted(path for path in root.iterdir() if path.is_dir()):
         entry = directory / TRAINING_ENTRY_POINT
         if directory.name == PROCESSING_DIR or not entry.is_file():
             continue
-        packed = pack_sourcedir(directory, *([common] if common.is_dir() else []))
+        packed = pack_sourcedir(directory, *shared_code)
         files.append((f"{directory.name}/{SOURCEDIR_NAME}", packed))
         sourcedirs[directory.name] = _sha256(packed)
         metrics[directory.name] = read_metric_definitions(entry.read_text(encoding="utf-8"), str(entry))

@@ -4,6 +4,9 @@ The version is registered through the registry's own service, acting for the run
 registry's rules hold (authorization, artifact buckets, audit), and whoever started the run is its
 registrant and cannot approve it. A Lambda retried after a timeout finds the version it registered
 (by the execution ARN) and returns it rather than registering a second one.
+
+Before registering, it writes the version's sample payloads (`cirrus_core.pipelines.samples`: the
+first rows of the held-out test split, as requests) and registers them as `sample_payloads_uri`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
 
     from cirrus_core.pipelines.run_state import WorkingState
+    from cirrus_core.pipelines.samples import SamplePayloads
     from cirrus_core.registry.models import ApprovalStatus, ModelVersion, VersionPage
 
 _PARAM_KEY = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
@@ -98,9 +102,12 @@ def script_hyperparameters(encoded: dict[str, str]) -> dict[str, str | int | flo
 class VersionRegistrar:
     """Registers the run's trained model in the registry."""
 
-    def __init__(self, registry: Callable[[], Registry], sagemaker: SageMakerClient) -> None:
+    def __init__(
+        self, registry: Callable[[], Registry], sagemaker: SageMakerClient, samples: SamplePayloads
+    ) -> None:
         self._registry = registry
         self._sagemaker = sagemaker
+        self._samples = samples
 
     def register(self, state: WorkingState) -> dict[str, Any]:
         """`{"model_id", "version", "approval_status"}` of the run's version, registering it once."""
@@ -128,6 +135,9 @@ class VersionRegistrar:
         request = job.request or {}
         image = str((request.get("AlgorithmSpecification") or {}).get("TrainingImage", ""))
         evaluation = state.evaluation.metrics if state.evaluation is not None else {}
+        # The deployments' smoke test: written before registering, under the run's own key, so a
+        # retried Lambda writes the same object again.
+        samples = self._samples.write(state, training, str(state.parameters.get("target_column") or "label"))
         registration = RegisterModelRequest(
             model_name=model_id,
             model_type=str(state.parameters.get("model_type", "")),
@@ -139,6 +149,7 @@ class VersionRegistrar:
             ),
             artifact_location=artifact,
             dataset_uri=state.run.dataset.uri,
+            sample_payloads_uri=samples,
             training_job_name=job_name,
             pipeline_execution_arn=state.run.execution_arn,
             tags={"pipeline_id": state.pipeline.pipeline_id, "run_id": state.run.run_id},

@@ -55,6 +55,7 @@ class ApprovalStatus(StrEnum):
 class PromotionAction(StrEnum):
     PROMOTE = "promote"
     ROLLBACK = "rollback"
+    CLEAR = "clear"
 
 
 class _Strict(BaseModel):
@@ -80,6 +81,11 @@ class RegisterModelRequest(_Strict):
     training_metadata: TrainingMetadata
     artifact_location: S3Uri = Field(description="s3:// URI of model.tar.gz inside the artifact bucket.")
     dataset_uri: S3Uri | None = None
+    sample_payloads_uri: S3Uri | None = Field(
+        default=None,
+        description='s3:// URI of a JSON Lines file of sample requests (`{"content_type", "body"}` '
+        "per line, at most 20) that deployments send as their smoke test.",
+    )
     training_job_name: TrainingJobName | None = None
     pipeline_execution_arn: ExecutionArn | None = None
     parent_version: VersionNumber | None = Field(
@@ -114,6 +120,7 @@ class ModelVersion(BaseModel):
     training_metadata: TrainingMetadata
     artifact_location: str
     dataset_uri: str | None = None
+    sample_payloads_uri: str | None = None
     training_job_name: str | None = None
     pipeline_execution_arn: str | None = None
     parent_version: int | None = None
@@ -201,7 +208,9 @@ class Promotion(BaseModel):
     environment: Environment
     sequence: int
     action: PromotionAction
-    version: int
+    version: int | None = Field(
+        description="The version the alias points at after the move; null once cleared."
+    )
     previous_version: int | None = None
     reason: str = ""
     actor: str
@@ -209,12 +218,12 @@ class Promotion(BaseModel):
 
 
 class PromotionResult(BaseModel):
-    """The alias after a promote or rollback; `changed` is false when it already pointed there."""
+    """The alias after a promote, rollback or clear; `changed` is false when it already pointed there."""
 
     changed: bool
     model_id: ModelId
     environment: Environment
-    version: int
+    version: int | None
     promotion: Promotion | None = None
 
 

@@ -87,9 +87,10 @@ _CHANGE_ACTIONS = {
     "model.promoted": "promote_model",
     "model.rolled_back": "rollback_model",
     "model.retired": "retire_model",
+    "model.alias_cleared": "clear_alias",
 }
 # Changes that move a model's alias: the version in their event is a target, not the resource.
-_MODEL_LEVEL_ACTIONS = frozenset({"promote_model", "rollback_model"})
+_MODEL_LEVEL_ACTIONS = frozenset({"promote_model", "rollback_model", "clear_alias"})
 
 
 class Publisher(Protocol):
@@ -126,6 +127,8 @@ class RegistryService:
         if model_id in RESERVED_MODEL_IDS:
             raise ReservedName(f"'{model_id}' is reserved and cannot name a model.")
         check_s3_uri(request.artifact_location, self._artifact_buckets)
+        if request.sample_payloads_uri is not None:
+            check_s3_uri(request.sample_payloads_uri, self._artifact_buckets, field="sample_payloads_uri")
         if request.dataset_uri is not None:
             check_s3_uri(
                 request.dataset_uri, None, field="dataset_uri", error=InvalidDatasetUri, prefix_allowed=True
@@ -167,6 +170,7 @@ class RegistryService:
                 training_metadata=request.training_metadata,
                 artifact_location=request.artifact_location,
                 dataset_uri=request.dataset_uri,
+                sample_payloads_uri=request.sample_payloads_uri,
                 training_job_name=request.training_job_name,
                 pipeline_execution_arn=request.pipeline_execution_arn,
                 parent_version=request.parent_version,
@@ -554,11 +558,71 @@ class RegistryService:
                         "from_version": current,
                         "to_version": target,
                         "reason": reason,
+                        # Since 1.1, a failed deployment's roll back (cirrus.serving) names both.
+                        "deployment_id": None,
+                        "cause": None,
                     },
                     actor,
                     now,
+                    event_version="1.1",
                 ),
             )
+
+        return self._mutate(model_id, change, caller)
+
+    def clear_alias(
+        self, model_id: str, environment: Environment, reason: str, caller: Caller
+    ) -> PromotionResult:
+        """Remove an environment's alias (its deployment was taken down); its rollback history goes too."""
+        authorize(
+            caller.principal, "PromoteModel", Resource.model(model_id), {"environment": environment.value}
+        )
+
+        def change(record: ModelRecord | None, now: datetime) -> Outcome[PromotionResult]:
+            record = self._live_model(record, model_id)
+            current = record.model.aliases.get(environment)
+            if current is None:
+                return (
+                    None,
+                    [],
+                    PromotionResult(changed=False, model_id=model_id, environment=environment, version=None),
+                )
+            sequence = record.promotion_seq.get(environment, 0) + 1
+            promotion = Promotion(
+                model_id=model_id,
+                environment=environment,
+                sequence=sequence,
+                action=PromotionAction.CLEAR,
+                version=None,
+                previous_version=current,
+                reason=reason,
+                actor=caller.actor,
+                at=now,
+            )
+            aliases = {env: number for env, number in record.model.aliases.items() if env != environment}
+            changes = self._bump(
+                record,
+                now,
+                aliases=aliases,
+                alias_stacks={**record.alias_stacks, environment: []},
+                promotion_seq={**record.promotion_seq, environment: sequence},
+                promotions=[promotion],
+            )
+            result = PromotionResult(
+                changed=True, model_id=model_id, environment=environment, version=None, promotion=promotion
+            )
+            event = LifecycleEvent(
+                "model.alias_cleared",
+                {
+                    "model_id": model_id,
+                    "environment": environment.value,
+                    "previous_version": current,
+                    "reason": reason,
+                },
+                caller.actor,
+                now,
+            )
+            return changes, [event], result
 
         return self._mutate(model_id, change, caller)
 

@@ -6,8 +6,15 @@ the hooks of a `Recipe`, and hands it to `main`, `load_model` and `predict`. `pa
 `sourcedir.tar.gz`, so the SageMaker containers, the evaluation job and the serving container all
 import it from there, and `copy_code` ships it inside model.tar.gz with the script.
 
-It imports only the standard library at the top (numpy, pandas and scikit-learn inside functions),
-and keeps to Python 3.8 syntax: SageMaker's framework images run it.
+The served model takes raw records too: training copies what the data steps fitted (preprocess's
+`schema.json`, each feature step's `transform.json`, found beside the channels' splits) into
+`<model>/preprocessing/<channel>/`, and `load_model` reads them back; raw requests are filled and
+transformed by `feature_transforms.py` (the processing recipes' own module, packed beside this one),
+so serving repeats the data steps exactly. `to_frame` says how raw and engineered requests are told
+apart.
+
+It imports only the standard library at the top (numpy, pandas, scikit-learn and feature_transforms
+inside functions), and keeps to Python 3.8 syntax: SageMaker's framework images run it.
 """
 
 from __future__ import annotations
@@ -174,9 +181,8 @@ def read_split(
     `<channel>__` in front), and the target from the first channel; None if the split is absent."""
     import pandas as pd
 
-    features: list[pd.DataFrame] = []
+    features: list[tuple[str, pd.DataFrame]] = []
     labels: pd.Series | None = None
-    seen: set[str] = set()
     for name, directory in channels:
         path = directory / f"{split}.csv"
         if not path.is_file():
@@ -193,13 +199,25 @@ def read_split(
                 f"{split}.csv of channel {name} does not line up with channel {channels[0][0]}: "
                 "channels must hold the same rows in the same order"
             )
-        frame = frame.drop(columns=[target]).reset_index(drop=True)
-        frame.columns = [f"{name}__{column}" if column in seen else str(column) for column in frame.columns]
-        seen.update(frame.columns)
-        features.append(frame)
+        features.append((name, frame.drop(columns=[target])))
     if labels is None or len(labels) == 0:
         raise RecipeError(f"{split}.csv holds no rows")
-    return pd.concat(features, axis=1), labels
+    return join_channels(features), labels
+
+
+def join_channels(parts: list[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
+    """Channels' feature columns side by side, in the order given; a name already taken gets
+    `<channel>__` in front. Training and raw-record serving join alike."""
+    import pandas as pd
+
+    seen: set[str] = set()
+    frames = []
+    for name, part in parts:
+        frame = part.reset_index(drop=True)
+        frame.columns = [f"{name}__{column}" if column in seen else str(column) for column in frame.columns]
+        seen.update(frame.columns)
+        frames.append(frame)
+    return pd.concat(frames, axis=1)
 
 
 # -- encoding: the same for training and serving ----------------------------------------------------
@@ -276,18 +294,14 @@ def encode(frame: pd.DataFrame, metadata: dict[str, Any]) -> np.ndarray:
     return np.hstack(blocks)
 
 
-def to_frame(data: Any, metadata: dict[str, Any]) -> pd.DataFrame:
-    """Requests as a frame of the model's feature columns: a DataFrame, records (dicts), one record,
-    rows (lists, in feature_columns order) or one row. A first row that repeats the column names (a
-    CSV header) is skipped."""
-    import pandas as pd
+def listed(names: Sequence[str], limit: int = 20) -> str:
+    """Column names for a message, the first `limit` of them."""
+    shown = ", ".join(str(name) for name in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
-    columns = metadata["feature_columns"]
-    if isinstance(data, pd.DataFrame):
-        missing = [column for column in columns if column not in data.columns]
-        if missing:
-            raise RequestError(f"the input lacks feature columns: {', '.join(missing)}")
-        return data[columns].reset_index(drop=True)
+
+def as_items(data: Any) -> list[Any]:
+    """A request as a list of rows (lists) or records (dicts): one row or record becomes a list of one."""
     if hasattr(data, "tolist"):
         data = data.tolist()
     if isinstance(data, dict):
@@ -296,26 +310,292 @@ def to_frame(data: Any, metadata: dict[str, Any]) -> pd.DataFrame:
         raise RequestError("the input holds no rows")
     if not isinstance(data[0], (list, dict)):
         data = [data]
-    if isinstance(data[0], list) and [str(value) for value in data[0]] == columns:
-        data = data[1:]
-    rows: list[list[Any]] = []
+    kinds = {type(item) for item in data}
     for number, item in enumerate(data):
-        if isinstance(item, dict):
-            missing = [column for column in columns if column not in item]
-            if missing:
-                raise RequestError(f"record {number} lacks feature columns: {', '.join(missing)}")
-            rows.append([item[column] for column in columns])
-        elif isinstance(item, list):
-            if len(item) != len(columns):
-                raise RequestError(
-                    f"row {number} has {len(item)} values; the model takes {len(columns)}: "
-                    + ", ".join(columns)
-                )
-            rows.append(list(item))
-        else:
+        if not isinstance(item, (list, dict)):
             raise RequestError(f"row {number} is neither a list of values nor a record")
-    frame = pd.DataFrame(rows, columns=columns, dtype=object)
+    if len(kinds) > 1:
+        raise RequestError("the input mixes rows (lists) and records (objects): send one kind")
+    items: list[Any] = data
+    return items
+
+
+def to_frame(data: Any, metadata: dict[str, Any], raw: RawInput | None = None) -> pd.DataFrame:
+    """Requests as a frame of the model's feature columns: a DataFrame, records (dicts), one record,
+    rows (lists) or one row. Engineered input (the model's feature_columns) is taken as it is; raw
+    input (the preprocess input's columns, when the model bundles what the data steps fitted) is
+    filled and transformed as the data steps did. Which one a request is, its columns decide:
+    - records whose keys are all raw columns (or the target, ignored) are raw, and must carry every
+      raw column (null or "" for a missing value); else records carrying every feature column are
+      engineered (other keys ignored);
+    - rows: a first row repeating the raw or the feature column names (a CSV header) says which, and
+      is skipped; else the length decides: the raw column count is raw, the feature column count
+      engineered (engineered when the two counts are the same but not the same columns).
+    """
+    import pandas as pd
+
+    columns = metadata["feature_columns"]
+    if isinstance(data, pd.DataFrame):
+        if all(column in data.columns for column in columns):
+            return data[columns].reset_index(drop=True)
+        if raw is not None and all(column in data.columns for column in raw.columns):
+            frame = data[raw.columns].astype(object).reset_index(drop=True)
+            return raw.engineer(frame.where(frame.notna(), None), columns)
+        missing = [column for column in columns if column not in data.columns]
+        raise RequestError(f"the input lacks feature columns: {listed(missing)}")
+    items = as_items(data)
+    if isinstance(items[0], dict):
+        return records_frame(items, columns, raw)
+    return rows_frame(items, columns, raw)
+
+
+def blanks_as_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Empty strings and nulls as None."""
     return frame.where(frame.notna() & (frame != ""), None)
+
+
+def records_frame(items: list[dict[str, Any]], columns: list[str], raw: RawInput | None) -> pd.DataFrame:
+    """Records as the model's feature frame (see to_frame)."""
+    import pandas as pd
+
+    if raw is not None:
+        accepted = set(raw.columns) | {raw.target}
+        if all(set(item) <= accepted for item in items):
+            for number, item in enumerate(items):
+                missing = [column for column in raw.columns if column not in item]
+                if missing:
+                    raise RequestError(
+                        f"record {number} lacks raw columns: {listed(missing)} (a raw record carries "
+                        'every raw column, null or "" for a missing value)'
+                    )
+            frame = pd.DataFrame([[item[column] for column in raw.columns] for item in items], dtype=object)
+            frame.columns = list(raw.columns)
+            return raw.engineer(blanks_as_missing(frame), columns)
+    for number, item in enumerate(items):
+        missing = [column for column in columns if column not in item]
+        if not missing:
+            continue
+        if raw is None:
+            raise RequestError(f"record {number} lacks feature columns: {listed(missing)}")
+        unknown = [str(key) for key in item if key not in raw.columns and key != raw.target]
+        if not unknown:  # a raw record among engineered ones
+            raise RequestError(
+                f"record {number} lacks feature columns: {listed(missing)} (one request carries raw "
+                "records or engineered records, not both)"
+            )
+        raise RequestError(
+            f"record {number} has columns the model does not take: {listed(unknown)}. Send raw records "
+            f"with exactly the raw columns ({listed(raw.columns)}), or engineered records with every "
+            f"feature column ({listed(columns)})"
+        )
+    frame = pd.DataFrame([[item[column] for column in columns] for item in items], dtype=object)
+    frame.columns = list(columns)
+    return blanks_as_missing(frame)
+
+
+def rows_frame(items: list[list[Any]], columns: list[str], raw: RawInput | None) -> pd.DataFrame:
+    """Rows as the model's feature frame (see to_frame)."""
+    import pandas as pd
+
+    first = [str(value) for value in items[0]]
+    raw_columns = raw.columns if raw is not None else None
+    if first == columns and first != raw_columns:
+        is_raw, items = False, items[1:]
+    elif raw_columns is not None and first == raw_columns:
+        is_raw, items = True, items[1:]
+    elif raw_columns is not None and len(first) == len(raw_columns):
+        is_raw = len(first) != len(columns) or raw_columns == columns
+    else:
+        is_raw = False
+    if not items:
+        raise RequestError("the input holds no rows")
+    expected = raw_columns if is_raw and raw_columns is not None else columns
+    for number, item in enumerate(items):
+        if len(item) != len(expected):
+            takes = f"the model takes {len(columns)}: {listed(columns)}"
+            if raw_columns is not None:
+                takes = (
+                    f"the model takes {len(raw_columns)} raw values ({listed(raw_columns)}) or "
+                    f"{len(columns)} engineered values ({listed(columns)})"
+                )
+            raise RequestError(f"row {number} has {len(item)} values; {takes}")
+    frame = pd.DataFrame([list(item) for item in items], dtype=object)
+    frame.columns = list(expected)
+    if is_raw and raw is not None:
+        return raw.engineer(blanks_as_missing(frame), columns)
+    return blanks_as_missing(frame)
+
+
+# -- raw records: what the data steps fitted, bundled with the model ---------------------------------
+
+
+RAW_INPUT_DIR = "preprocessing"
+SCHEMA_FILE = "schema.json"
+TRANSFORM_FILE = "transform.json"
+
+
+class RawInput:
+    """How raw records become the model's feature columns, as the data steps made them: missing values
+    filled with preprocess's train-split fill values, then each channel's fitted transforms applied
+    in order (none for a channel that is preprocess's output itself), the channels joined as
+    training joined them. `transforms` is the feature_transforms module, which shipped beside this one.
+    """
+
+    def __init__(
+        self,
+        schema: dict[str, Any],
+        channels: list[tuple[str, list[dict[str, Any]]]],
+        transforms: Any,
+    ) -> None:
+        described = [column for column in schema["columns"] if column.get("role") != "target"]
+        self.target = str(schema["target_column"])
+        self.columns = [str(column["name"]) for column in described]
+        self.numeric = {str(column["name"]) for column in described if column.get("role") == "numeric"}
+        self.fills = {str(column["name"]): column.get("fill_value") for column in described}
+        self.channels = channels
+        self.transforms = transforms
+
+    def category(self, value: Any) -> str | None:
+        """A raw value of a categorical column as the category name the data steps compared."""
+        return None if value is None else str(self.transforms.category_name(value))
+
+    def typed(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Raw values (None when missing) as preprocess's output holds them: numbers as floats (text
+        refused), categories as text; then filled with the train-split fill values."""
+        import pandas as pd
+
+        values: dict[str, pd.Series] = {}
+        for column in self.columns:
+            given = frame[column].reset_index(drop=True)
+            if column in self.numeric:
+                values[column] = as_numbers(given, column)
+            else:
+                values[column] = given.map(self.category).astype(object)
+        typed = pd.DataFrame(values, columns=self.columns)
+        filled: pd.DataFrame = self.transforms.impute(typed, self.fills)
+        return filled
+
+    def channel_frames(self, filled: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+        """Each channel's feature columns for the filled raw frame."""
+        parts = []
+        for name, chain in self.channels:
+            part = filled
+            for transform in chain:
+                part = self.transforms.apply_operations(part, transform["operations"], transform["prefix"])
+            parts.append((name, part))
+        return parts
+
+    def engineer(self, frame: pd.DataFrame, feature_columns: list[str]) -> pd.DataFrame:
+        """The model's feature frame for raw records (a frame of the raw columns, None when missing)."""
+        joined = join_channels(self.channel_frames(self.typed(frame)))
+        missing = [column for column in feature_columns if column not in joined.columns]
+        if missing:  # the bundle was checked when the model was trained: a broken archive
+            raise RequestError(f"the bundled transforms do not make: {listed(missing)}", 500)
+        return joined[feature_columns]
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def transform_chain(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """A feature step's transform.json as the transforms to apply, first one first."""
+    chain = [dict(item) for item in document.get("upstream_transforms") or []]
+    own = {key: value for key, value in document.items() if key != "upstream_transforms"}
+    return [*chain, own]
+
+
+def schema_signature(schema: dict[str, Any]) -> str:
+    """What of a preprocess schema serving depends on: the target, the columns, their roles and fills."""
+    columns = [
+        [column.get("name"), column.get("role"), column.get("fill_value")] for column in schema["columns"]
+    ]
+    return json.dumps([schema.get("target_column"), columns], sort_keys=True, default=str)
+
+
+def bundle_raw_input(
+    channels: list[tuple[str, Path]], target: str, model_dir: Path
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Copy each channel's schema.json and transform.json into `<model_dir>/preprocessing/<channel>/`;
+    return the `raw_input` summary for metadata.json, or None and why raw records cannot be served."""
+    import pandas as pd
+
+    schemas: dict[str, dict[str, Any]] = {}
+    chains: list[tuple[str, list[dict[str, Any]]]] = []
+    for name, directory in channels:
+        if not (directory / SCHEMA_FILE).is_file():
+            return None, f"channel {name} has no {SCHEMA_FILE} (it does not come from the built-in steps)"
+        try:
+            schema = read_json(directory / SCHEMA_FILE)
+            transform = (
+                read_json(directory / TRANSFORM_FILE) if (directory / TRANSFORM_FILE).is_file() else None
+            )
+            if not isinstance(schema.get("columns"), list) or not schema.get("target_column"):
+                raise ValueError(f"{SCHEMA_FILE} has no columns or target_column")
+            chain = transform_chain(transform) if transform is not None else []
+        except (ValueError, TypeError, AttributeError, KeyError) as error:
+            return None, f"channel {name}: {error}"
+        if schema["target_column"] != target:
+            return None, f"channel {name} was preprocessed for target {schema['target_column']!r}"
+        schemas[name] = schema
+        chains.append((name, chain))
+    signatures = {schema_signature(schema) for schema in schemas.values()}
+    if len(signatures) != 1:
+        return None, "the channels were preprocessed differently (columns or fill values differ)"
+    import feature_transforms  # beside this module in the sourcedir
+
+    schema = next(iter(schemas.values()))
+    # What the transforms make from raw columns must be what each channel holds.
+    try:
+        raw = RawInput(schema, chains, feature_transforms)
+        empty = pd.DataFrame({column: pd.Series([], dtype=object) for column in raw.columns})
+        made = raw.channel_frames(raw.typed(empty))
+    except (KeyError, ValueError, TypeError) as error:
+        return None, f"the bundled transforms do not apply to the raw columns: {error!r}"
+    for position, (name, directory) in enumerate(channels):
+        part = made[position][1]
+        held = [str(column) for column in pd.read_csv(directory / "train.csv", nrows=0).columns]
+        if [str(column) for column in part.columns] != [column for column in held if column != target]:
+            return None, f"channel {name}: its transforms do not make the columns its splits hold"
+
+    summary_channels: dict[str, dict[str, str | None]] = {}
+    for name, directory in channels:
+        destination = model_dir / RAW_INPUT_DIR / name
+        destination.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(directory / SCHEMA_FILE, destination / SCHEMA_FILE)
+        entry: dict[str, str | None] = {"schema": f"{RAW_INPUT_DIR}/{name}/{SCHEMA_FILE}", "transform": None}
+        if (directory / TRANSFORM_FILE).is_file():
+            shutil.copyfile(directory / TRANSFORM_FILE, destination / TRANSFORM_FILE)
+            entry["transform"] = f"{RAW_INPUT_DIR}/{name}/{TRANSFORM_FILE}"
+        summary_channels[name] = entry
+    return {
+        "columns": raw.columns,
+        "numeric_columns": [column for column in raw.columns if column in raw.numeric],
+        "categorical_columns": [column for column in raw.columns if column not in raw.numeric],
+        "fill_values": raw.fills,
+        "target_column": raw.target,
+        "channels": summary_channels,
+    }, None
+
+
+def load_raw_input(directory: Path, metadata: dict[str, Any]) -> RawInput | None:
+    """The raw-record transforms of an extracted model, from the files it bundles (None without)."""
+    summary = metadata.get("raw_input")
+    if not isinstance(summary, dict):
+        return None
+    import feature_transforms  # beside this module in the model's code/
+
+    files = summary["channels"]
+    chains: list[tuple[str, list[dict[str, Any]]]] = []
+    schema: dict[str, Any] | None = None
+    for name in metadata["channels"]:
+        entry = files[name]
+        schema = schema or read_json(directory / entry["schema"])
+        chain = transform_chain(read_json(directory / entry["transform"])) if entry.get("transform") else []
+        chains.append((name, chain))
+    if schema is None:
+        return None
+    return RawInput(schema, chains, feature_transforms)
 
 
 # -- metrics ------------------------------------------------------------------------------------------
@@ -426,6 +706,9 @@ def train(recipe: Recipe, argv: Sequence[str]) -> None:
     model_dir = Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
     model_dir.mkdir(parents=True, exist_ok=True)
     recipe.save_estimator(estimator, model_dir)
+    raw_input, raw_note = bundle_raw_input(channels, target, model_dir)
+    if raw_note:
+        print(f"the model serves engineered records only: {raw_note}")
     metadata.update(
         {
             "estimator": chosen_class.__name__,
@@ -437,6 +720,8 @@ def train(recipe: Recipe, argv: Sequence[str]) -> None:
                 "validation": 0 if validation_split is None else len(validation_split[1]),
             },
             "versions": recipe.library_versions(),
+            "raw_input": raw_input,
+            "raw_input_note": raw_note,
         }
     )
     (model_dir / METADATA_FILE).write_text(
@@ -514,23 +799,28 @@ def main(recipe: Recipe, argv: Sequence[str] | None = None) -> int:
 
 
 class RecipeModel:
-    """A loaded model: the fitted estimator and its metadata.json."""
+    """A loaded model: the fitted estimator, its metadata.json, and how raw records become its
+    feature columns (None when the model takes engineered records only)."""
 
-    def __init__(self, estimator: Any, metadata: dict[str, Any]) -> None:
+    def __init__(self, estimator: Any, metadata: dict[str, Any], raw_input: RawInput | None = None) -> None:
         self.estimator = estimator
         self.metadata = metadata
+        self.raw_input = raw_input
 
 
 def load_model(recipe: Recipe, model_dir: str) -> RecipeModel:
-    """Load the model from an extracted model.tar.gz."""
+    """Load the model from an extracted model.tar.gz, with the data steps' fitted transforms it bundles."""
     directory = Path(model_dir)
     metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
-    return RecipeModel(recipe.load_estimator(directory, metadata), metadata)
+    return RecipeModel(
+        recipe.load_estimator(directory, metadata), metadata, load_raw_input(directory, metadata)
+    )
 
 
 def input_fn(input_data: str | bytes, content_type: str) -> Any:
     """A request body as rows or records: JSON (`{"instances": [...]}`, a list of rows or records, or
-    one record) or CSV (rows without a header, values in feature_columns order)."""
+    one record) or CSV (rows, values in the raw or the feature column order, optionally after a header
+    row). Whether they are raw or engineered, predict decides (to_frame)."""
     media = (content_type or JSON_TYPE).split(";", 1)[0].strip().lower()
     text = input_data.decode("utf-8") if isinstance(input_data, (bytes, bytearray)) else str(input_data)
     if media == JSON_TYPE:
@@ -550,7 +840,7 @@ def predict(recipe: Recipe, data: Any, model: RecipeModel) -> dict[str, Any]:
     """Predictions; for classification also each class's probability (in `classes` order)."""
     metadata = model.metadata
     values, probabilities = recipe.predict_matrix(
-        model.estimator, encode(to_frame(data, metadata), metadata), metadata
+        model.estimator, encode(to_frame(data, metadata, model.raw_input), metadata), metadata
     )
     if metadata["task"] == "classification":
         classes = metadata["classes"]

@@ -4,7 +4,11 @@ A SageMaker Processing script, run as `python3 /opt/ml/processing/input/code/fea
 `train.csv`, `validation.csv` and `test.csv` from its one upstream step
 (`/opt/ml/processing/input/data/<upstream_step_id>/`), fits a transform on the train split only,
 applies it to all three and writes them to `/opt/ml/processing/output/` with `transform.json` (what
-was fitted).
+was fitted: the operations, the columns they read and make, and `upstream_transforms`, the fitted
+transforms of the feature steps above this one, first one first) and the upstream's `schema.json`
+when it has one (preprocess's, forwarded). A training job finds both beside the splits and bundles
+them into the model, which then serves raw records: the operations are applied by
+`feature_transforms.apply_operations`, the same code at serving as here.
 
 Parameters (`/opt/ml/processing/input/config/parameters.json`):
 - `transform`: `auto` (default: standardize numeric columns, one-hot encode the others),
@@ -29,19 +33,25 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import shutil
 import sys
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 from container import RecipeError, choice_parameter, run, text_parameter
+from feature_transforms import (
+    SCHEMA_FILE,
+    TRANSFORM_FILE,
+    apply_operations,
+    as_category,
+    is_numeric,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 TRANSFORMS = ("auto", "standardize", "one_hot", "interactions", "log1p")
 SPLITS = ("train", "validation", "test")
-MISSING_CATEGORY = "__missing__"
 
 
 # -- the container's paths and parameters ------------------------------------------------------------
@@ -73,24 +83,6 @@ def flag_parameter(params: dict[str, Any], name: str, default: bool) -> bool:
 
 
 # -- fitting and applying -----------------------------------------------------------------------------
-
-
-def is_numeric(values: pd.Series) -> bool:
-    """Numbers (booleans are categories here)."""
-    return bool(pd.api.types.is_numeric_dtype(values)) and not pd.api.types.is_bool_dtype(values)
-
-
-def category_name(value: Any) -> str:
-    """A value as a category name: whole floats as integers, so 3.0 (a column with gaps) matches 3."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def as_category(values: pd.Series) -> pd.Series:
-    """Values as category names (strings); missing values as `__missing__`."""
-    names = values.astype(object).where(values.notna(), MISSING_CATEGORY)
-    return names.map(category_name)
 
 
 def kept_categories(values: pd.Series, limit: int) -> list[str]:
@@ -175,29 +167,6 @@ def plan(train: pd.DataFrame, target: str, params: dict[str, Any]) -> list[dict[
     return operations
 
 
-def apply(frame: pd.DataFrame, operations: list[dict[str, Any]], prefix: str) -> pd.DataFrame:
-    """The output feature columns of `frame` (named `<prefix>__...`), in operation order."""
-    columns: dict[str, pd.Series] = {}
-    for operation in operations:
-        kind = operation["op"]
-        if kind == "passthrough":
-            columns[f"{prefix}__{operation['column']}"] = frame[operation["column"]]
-        elif kind == "standardize":
-            values = frame[operation["column"]].astype(float)
-            columns[f"{prefix}__{operation['column']}"] = (values - operation["mean"]) / operation["scale"]
-        elif kind == "log1p":
-            values = frame[operation["column"]].astype(float)
-            columns[f"{prefix}__{operation['column']}"] = np.sign(values) * np.log1p(values.abs())
-        elif kind == "interaction":
-            left, right = operation["columns"]
-            columns[f"{prefix}__{left}_x_{right}"] = frame[left].astype(float) * frame[right].astype(float)
-        elif kind == "one_hot":
-            names = as_category(frame[operation["column"]])
-            for category in operation["categories"]:
-                columns[f"{prefix}__{operation['column']}={category}"] = (names == category).astype("int64")
-    return pd.DataFrame(columns, index=frame.index)
-
-
 # -- the step -----------------------------------------------------------------------------------------
 
 
@@ -236,7 +205,7 @@ def features(root: Path, params: dict[str, Any]) -> None:
     output = root / "processing" / "output"
     output.mkdir(parents=True, exist_ok=True)
     for split, frame in splits.items():
-        engineered = apply(frame, operations, prefix)
+        engineered = apply_operations(frame, operations, prefix)
         engineered[target] = frame[target]
         engineered.to_csv(output / f"{split}.csv", index=False)
     fitted = {
@@ -244,11 +213,29 @@ def features(root: Path, params: dict[str, Any]) -> None:
         "prefix": prefix,
         "target_column": target,
         "upstream": upstream.name,
+        "input_columns": [str(column) for column in train_columns if column != target],
         "operations": operations,
-        "columns": [*apply(splits["train"].head(0), operations, prefix).columns, target],
+        "columns": [*apply_operations(splits["train"].head(0), operations, prefix).columns, target],
+        "upstream_transforms": upstream_transforms(upstream),
     }
-    (output / "transform.json").write_text(json.dumps(fitted, indent=2) + "\n", encoding="utf-8")
+    (output / TRANSFORM_FILE).write_text(json.dumps(fitted, indent=2) + "\n", encoding="utf-8")
+    if (upstream / SCHEMA_FILE).is_file():
+        # Forwarded, so that training finds beside these splits what their raw columns were.
+        shutil.copyfile(upstream / SCHEMA_FILE, output / SCHEMA_FILE)
     print(f"features: {fitted['transform']} on {upstream.name}: {len(fitted['columns']) - 1} feature columns")
+
+
+def upstream_transforms(upstream: Path) -> list[dict[str, Any]]:
+    """The transforms that made the upstream step's columns from preprocessed data, first one first:
+    empty above a preprocessing step, the upstream feature step's own chain and itself above one."""
+    path = upstream / TRANSFORM_FILE
+    if not path.is_file():
+        return []
+    earlier = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(earlier, dict) or not isinstance(earlier.get("operations"), list):
+        raise RecipeError(f"{TRANSFORM_FILE} of upstream step {upstream.name} holds no operations")
+    chain = earlier.pop("upstream_transforms", None) or []
+    return [*chain, earlier]
 
 
 if __name__ == "__main__":

@@ -30,12 +30,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from container import RecipeError, choice_parameter, run, text_parameter
+from feature_transforms import (
+    MISSING_CATEGORY,
+    SCHEMA_FILE,
+    impute,
+    is_numeric,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 TASKS = ("classification", "regression")
-MISSING_CATEGORY = "__missing__"
 SPLITS = ("train", "validation", "test")
 CSV_SUFFIXES = (".csv", ".csv.gz")
 
@@ -153,11 +158,6 @@ def split_rows(
 # -- imputation ---------------------------------------------------------------------------------------
 
 
-def is_numeric(values: pd.Series) -> bool:
-    """Numbers (booleans are categories here)."""
-    return bool(pd.api.types.is_numeric_dtype(values)) and not pd.api.types.is_bool_dtype(values)
-
-
 def role(column: str, values: pd.Series, target: str) -> str:
     """A column's role in schema.json: target, numeric or categorical."""
     if column == target:
@@ -177,15 +177,6 @@ def fill_values(train: pd.DataFrame, target: str) -> dict[str, Any]:
         else:
             fills[column] = MISSING_CATEGORY
     return fills
-
-
-def impute(frame: pd.DataFrame, fills: dict[str, Any]) -> pd.DataFrame:
-    """The frame with every feature column's missing values filled."""
-    out = frame.copy()
-    for column, value in fills.items():
-        if out[column].isna().any():
-            out[column] = out[column].fillna(value)
-    return out
 
 
 # -- the step -----------------------------------------------------------------------------------------
@@ -268,7 +259,7 @@ def preprocess(root: Path, params: dict[str, Any]) -> None:
             split: {str(name): int(size) for name, size in frame[target].value_counts().sort_index().items()}
             for split, frame in splits.items()
         }
-    (output / "schema.json").write_text(json.dumps(schema, indent=2, default=str) + "\n", encoding="utf-8")
+    (output / SCHEMA_FILE).write_text(json.dumps(schema, indent=2, default=str) + "\n", encoding="utf-8")
     counts = ", ".join(f"{split} {len(frame)}" for split, frame in splits.items())
     print(f"preprocess: {rows_in} rows from {len(files)} file(s), {dropped} without a target; {counts}")
     if note:
