@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from cirrus.client import CirrusClient
     from cirrus_core.pipelines.models import RunDetail
+    from cirrus_core.serving.deployment_models import Deployment
 
 ROLES = ("ml_engineer", "data_scientist", "model_reviewer", "admin")
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -620,6 +621,465 @@ def _print_api_error(error: Any) -> None:
         ),
         err=True,
     )
+
+
+# ------------------------------------------------------------------------------------------ edge
+
+EDGE_FRAMEWORKS = ("SKLEARN", "XGBOOST", "PYTORCH", "TENSORFLOW", "ONNX", "TFLITE", "MXNET", "KERAS")
+
+
+@cli.group()
+@api_options()
+@click.pass_context
+def edge(ctx: click.Context, api_url: str | None, token: str | None, role: str | None) -> None:
+    """Edge packages: Neo-compiled models as signed IoT Greengrass v2 components."""
+    ctx.obj = _ClientFactory(api_url, token, role)
+
+
+def _target_platform(value: str | None) -> dict[str, str] | None:
+    """`LINUX/ARM64[/NVIDIA]` as the API's target_platform."""
+    if value is None:
+        return None
+    parts = value.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise click.BadParameter("use OS/ARCH or OS/ARCH/ACCELERATOR, e.g. LINUX/ARM64/NVIDIA")
+    return dict(zip(("os", "arch", "accelerator"), parts, strict=False))
+
+
+@edge.command("package")
+@click.argument("model_id")
+@click.option("--version", "version", type=int, required=True, help="An approved version.")
+@click.option("--target-device", help="A Neo edge device, e.g. rasp3b or jetson_nano.")
+@click.option("--target-platform", help="OS/ARCH[/ACCELERATOR], e.g. LINUX/ARM64/NVIDIA.")
+@click.option("--framework", type=click.Choice(EDGE_FRAMEWORKS), required=True)
+@click.option("--framework-version", help="Neo's FrameworkVersion (MXNET, PYTORCH, TENSORFLOW, TFLITE).")
+@click.option("--input-shape", required=True, help="Neo's DataInputConfig: a JSON object of input -> shape.")
+@click.option("--component-name", help="The Greengrass component's name (default com.cirrus.<model>).")
+@click.option("--follow", is_flag=True, help="Wait until the package is ready or failed; exit 1 if failed.")
+@click.option("--interval", type=click.FloatRange(min=0.5), default=5.0, show_default=True, help="Seconds.")
+@click.pass_context
+def edge_package(
+    ctx: click.Context,
+    model_id: str,
+    version: int,
+    target_device: str | None,
+    target_platform: str | None,
+    framework: str,
+    framework_version: str | None,
+    input_shape: str,
+    component_name: str | None,
+    follow: bool,
+    interval: float,
+) -> None:
+    """Build an edge package of MODEL_ID's approved --version for one target."""
+    request = {
+        "version": version,
+        "target_device": target_device,
+        "target_platform": _target_platform(target_platform),
+        "framework": framework,
+        "framework_version": framework_version,
+        "data_input_config": input_shape,
+        "component_name": component_name,
+    }
+    body = {key: value for key, value in request.items() if value is not None}
+    if not follow:
+        _run(ctx, lambda client: client.create_edge_package(model_id, body))
+        return
+    from cirrus.client import CirrusApiError
+
+    client = ctx.find_object(_ClientFactory)()  # type: ignore[misc]
+    try:
+        package = client.create_edge_package(model_id, body)
+        click.echo(f"Package {package.package_id}: {package.status}", err=True)
+        while package.status not in ("ready", "failed"):
+            _sleep(interval)
+            package = client.get_edge_package(model_id, package.package_id)
+    except CirrusApiError as error:
+        _print_api_error(error)
+        sys.exit(1)
+    click.echo(package.model_dump_json(indent=2))
+    sys.exit(0 if package.status == "ready" else 1)
+
+
+@edge.command("list")
+@click.argument("model_id")
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@click.option("--next-token")
+@click.pass_context
+def edge_list(ctx: click.Context, model_id: str, limit: int, next_token: str | None) -> None:
+    """List MODEL_ID's edge packages."""
+    _run(ctx, lambda client: client.list_edge_packages(model_id, limit=limit, next_token=next_token))
+
+
+@edge.command("get")
+@click.argument("model_id")
+@click.argument("package_id")
+@click.pass_context
+def edge_get(ctx: click.Context, model_id: str, package_id: str) -> None:
+    """Show a package, with its manifest and recipe once ready."""
+    _run(ctx, lambda client: client.get_edge_package(model_id, package_id))
+
+
+@edge.command("verify")
+@click.argument("model_id", required=False)
+@click.argument("package_id", required=False)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Verify a downloaded package folder offline, without AWS credentials.",
+)
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --dir: the platform's signing public key (PEM); default the package's own public_key.pem.",
+)
+@click.pass_context
+def edge_verify(
+    ctx: click.Context,
+    model_id: str | None,
+    package_id: str | None,
+    directory: Path | None,
+    public_key: Path | None,
+) -> None:
+    """Verify a package: on the server (MODEL_ID PACKAGE_ID), or offline (--dir). Exit 1 unless valid."""
+    if directory is not None:
+        if model_id or package_id:
+            raise click.UsageError("Give MODEL_ID PACKAGE_ID or --dir, not both.")
+        from cirrus.edge import verify_directory
+
+        report = verify_directory(directory, public_key.read_bytes() if public_key else None)
+        document = {
+            "valid": report.valid,
+            "signature_valid": report.signature_valid,
+            "artifacts": [check.model_dump() for check in report.artifacts],
+            "problems": report.problems,
+            "notes": report.notes,
+        }
+        click.echo(json.dumps(document, indent=2))
+        sys.exit(0 if report.valid else 1)
+    if not model_id or not package_id:
+        raise click.UsageError("Give MODEL_ID PACKAGE_ID (server-side verification) or --dir PATH (offline).")
+    from cirrus.client import CirrusApiError
+
+    client = ctx.find_object(_ClientFactory)()  # type: ignore[misc]
+    try:
+        verification = client.verify_edge_package(model_id, package_id)
+    except CirrusApiError as error:
+        _print_api_error(error)
+        sys.exit(1)
+    click.echo(verification.model_dump_json(indent=2))
+    sys.exit(0 if verification.valid else 1)
+
+
+# ------------------------------------------------------------------------------------------ inference
+
+BATCH_CONTENT_TYPES = ("text/csv", "application/json", "application/jsonlines")
+
+
+@cli.command()
+@api_options(role_note="data_access: ml_engineer, data_scientist, admin; default ml_engineer")
+@click.argument("model_id")
+@click.option("--environment", "--env", type=click.Choice(ENVIRONMENTS), default="prod", show_default=True)
+@click.option("--file", "payload_file", type=click.File("rb"), help="The request body ('-' reads stdin).")
+@click.option("--data", help="The request body, inline.")
+@click.option(
+    "--content-type",
+    type=click.Choice(["application/json", "text/csv"]),
+    help="The body's type (default: JSON for .json files and bodies starting with [ or {, else CSV).",
+)
+@click.option("--accept", type=click.Choice(["application/json", "text/csv"]), help="The answer's type.")
+def predict(
+    api_url: str | None,
+    token: str | None,
+    role: str | None,
+    model_id: str,
+    environment: str,
+    payload_file: Any,
+    data: str | None,
+    content_type: str | None,
+    accept: str | None,
+) -> None:
+    """Predict with MODEL_ID's endpoint in --environment; prints the predictions and the inference id."""
+    from cirrus.client import CirrusApiError
+
+    if (payload_file is None) == (data is None):
+        raise click.UsageError("Give the request body with exactly one of --file and --data.")
+    body: bytes = payload_file.read() if payload_file is not None else (data or "").encode("utf-8")
+    if content_type is None:
+        named_json = payload_file is not None and str(getattr(payload_file, "name", "")).endswith(".json")
+        content_type = "application/json" if named_json or body.lstrip()[:1] in (b"[", b"{") else "text/csv"
+    try:
+        result = _ClientFactory(api_url, token, role)().predict(
+            model_id, body, environment=environment, content_type=content_type, accept=accept
+        )
+    except CirrusApiError as error:
+        _print_api_error(error)
+        sys.exit(1)
+    click.echo(result.model_dump_json(indent=2))
+
+
+@cli.group()
+@api_options(role_note="data_access starts jobs; default ml_engineer")
+@click.pass_context
+def batch(ctx: click.Context, api_url: str | None, token: str | None, role: str | None) -> None:
+    """Batch inference: SageMaker transform jobs over S3 data."""
+    ctx.obj = _ClientFactory(api_url, token, role)
+
+
+@batch.command("start")
+@click.argument("model_id")
+@click.option("--version", type=int, help="The approved version to run.")
+@click.option("--environment", "--env", type=click.Choice(ENVIRONMENTS), help="Run the version it serves.")
+@click.option("--input", "input_uri", required=True, help="s3:// prefix or object to transform.")
+@click.option("--output", "output_uri", required=True, help="s3:// prefix for the outputs.")
+@click.option("--content-type", type=click.Choice(BATCH_CONTENT_TYPES), default="text/csv", show_default=True)
+@click.option("--split", type=click.Choice(["Line", "None"]), default="Line", show_default=True)
+@click.option("--accept", type=click.Choice(BATCH_CONTENT_TYPES))
+@click.option("--instance-type")
+@click.option("--instance-count", type=click.IntRange(1, 100))
+@click.option("--follow", is_flag=True, help="Wait until the job ends; exit 1 unless it succeeds.")
+@click.option("--interval", type=click.FloatRange(min=0.5), default=5.0, show_default=True, help="Seconds.")
+@click.pass_context
+def batch_start(
+    ctx: click.Context,
+    model_id: str,
+    version: int | None,
+    environment: str | None,
+    input_uri: str,
+    output_uri: str,
+    content_type: str,
+    split: str,
+    accept: str | None,
+    instance_type: str | None,
+    instance_count: int | None,
+    follow: bool,
+    interval: float,
+) -> None:
+    """Start a batch transform job of MODEL_ID with --version or --environment."""
+    if (version is None) == (environment is None):
+        raise click.UsageError("Give exactly one of --version and --environment.")
+    from cirrus.client import CirrusApiError
+
+    client = ctx.find_object(_ClientFactory)()  # type: ignore[misc]
+    try:
+        job = client.start_batch_job(
+            model_id,
+            input_uri=input_uri,
+            output_uri=output_uri,
+            version=version,
+            environment=environment,
+            content_type=content_type,
+            split=split,
+            accept=accept,
+            instance_type=instance_type,
+            instance_count=instance_count,
+        )
+    except CirrusApiError as error:
+        _print_api_error(error)
+        sys.exit(1)
+    click.echo(job.model_dump_json(indent=2))
+    if follow:
+        _follow_batch_job(client, model_id, job.job_id, interval)
+
+
+@batch.command("status")
+@click.argument("model_id")
+@click.argument("job_id")
+@click.option("--follow", is_flag=True, help="Wait until the job ends; exit 1 unless it succeeds.")
+@click.option("--interval", type=click.FloatRange(min=0.5), default=5.0, show_default=True, help="Seconds.")
+@click.pass_context
+def batch_status(ctx: click.Context, model_id: str, job_id: str, follow: bool, interval: float) -> None:
+    """Show a batch job; with --follow, wait until it ends."""
+    if not follow:
+        _run(ctx, lambda client: client.get_batch_job(model_id, job_id))
+        return
+    _follow_batch_job(ctx.find_object(_ClientFactory)(), model_id, job_id, interval)  # type: ignore[misc]
+
+
+@batch.command("list")
+@click.argument("model_id")
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@click.option("--next-token")
+@click.pass_context
+def batch_list(ctx: click.Context, model_id: str, limit: int, next_token: str | None) -> None:
+    """List MODEL_ID's batch jobs, newest first."""
+    _run(ctx, lambda client: client.list_batch_jobs(model_id, limit=limit, next_token=next_token))
+
+
+def _follow_batch_job(client: CirrusClient, model_id: str, job_id: str, interval: float) -> None:
+    """Poll until the job ends; print its status changes; exit 0 when it succeeded, else 1."""
+    from cirrus.client import CirrusApiError
+
+    shown = ""
+    while True:
+        try:
+            job = client.get_batch_job(model_id, job_id)
+        except CirrusApiError as error:
+            _print_api_error(error)
+            sys.exit(1)
+        if job.status != shown:
+            shown = job.status
+            click.echo(f"Batch job {job_id}: {job.status}")
+        if job.status != "in_progress":
+            break
+        _sleep(interval)
+    if job.failure_reason:
+        click.echo(f"  failed: {job.failure_reason}", err=True)
+    else:
+        click.echo(f"  outputs under {job.output_uri}")
+    sys.exit(0 if job.status == "succeeded" else 1)
+
+
+# ------------------------------------------------------------------------------------------ deployments
+
+
+@cli.group()
+@api_options(role_note="deploying needs model_deploy; default ml_engineer")
+@click.pass_context
+def deploy(ctx: click.Context, api_url: str | None, token: str | None, role: str | None) -> None:
+    """Deployments: put approved versions on endpoints, follow them, take environments down."""
+    ctx.obj = _ClientFactory(api_url, token, role)
+
+
+@deploy.command("create")
+@click.argument("model_id")
+@click.argument("version", type=int)
+@click.option("--env", "environment", type=click.Choice(ENVIRONMENTS), required=True)
+@click.option("--instance-type", help="e.g. ml.m5.large (instance endpoints).")
+@click.option("--instance-count", "initial_instance_count", type=click.IntRange(1, 20))
+@click.option("--serverless-memory", type=click.IntRange(1024, 6144), help="MB: a serverless endpoint.")
+@click.option("--serverless-concurrency", type=click.IntRange(1, 200), default=5, show_default=True)
+@click.option("--autoscale", help="min:max:invocations-per-instance, e.g. 1:4:70.")
+@click.option("--samples", "samples_file", type=click.File("r"), help="JSON Lines of {content_type, body}.")
+@click.option("--capture", "data_capture_percentage", type=click.IntRange(0, 100), help="Percent captured.")
+@click.option("--follow", is_flag=True, help="Print each step as it happens; exit 1 unless it succeeds.")
+@click.option("--interval", type=click.FloatRange(min=0.5), default=5.0, show_default=True, help="Seconds.")
+@click.pass_context
+def deploy_create(
+    ctx: click.Context,
+    model_id: str,
+    version: int,
+    environment: str,
+    instance_type: str | None,
+    initial_instance_count: int | None,
+    serverless_memory: int | None,
+    serverless_concurrency: int,
+    autoscale: str | None,
+    samples_file: Any,
+    data_capture_percentage: int | None,
+    follow: bool,
+    interval: float,
+) -> None:
+    """Deploy an approved VERSION of MODEL_ID to an environment."""
+    autoscaling = None
+    if autoscale:
+        parts = autoscale.split(":")
+        if len(parts) != 3:
+            raise click.BadParameter("expected min:max:invocations-per-instance", param_hint="--autoscale")
+        autoscaling = {
+            "min_capacity": int(parts[0]),
+            "max_capacity": int(parts[1]),
+            "target_invocations_per_instance": float(parts[2]),
+        }
+    samples = [json.loads(line) for line in samples_file if line.strip()] if samples_file else None
+    serverless = (
+        {"memory_size_mb": serverless_memory, "max_concurrency": serverless_concurrency}
+        if serverless_memory
+        else None
+    )
+
+    def start(client: CirrusClient) -> Deployment:
+        return client.deploy(
+            model_id,
+            version,
+            environment,
+            instance_type=instance_type,
+            initial_instance_count=initial_instance_count,
+            serverless=serverless,
+            autoscaling=autoscaling,
+            sample_payloads=samples,
+            data_capture_percentage=data_capture_percentage,
+        )
+
+    if not follow:
+        _run(ctx, start)
+        return
+    from cirrus.client import CirrusApiError
+
+    client = ctx.find_object(_ClientFactory)()  # type: ignore[misc]
+    try:
+        started = start(client)
+    except CirrusApiError as error:
+        _print_api_error(error)
+        sys.exit(1)
+    _follow_deployment(client, model_id, started.deployment_id, interval)
+
+
+@deploy.command("status")
+@click.argument("model_id")
+@click.argument("deployment_id")
+@click.option("--follow", is_flag=True, help="Print each step as it happens; exit 1 unless it succeeds.")
+@click.option("--interval", type=click.FloatRange(min=0.5), default=5.0, show_default=True, help="Seconds.")
+@click.pass_context
+def deploy_status(
+    ctx: click.Context, model_id: str, deployment_id: str, follow: bool, interval: float
+) -> None:
+    """Show a deployment with its history."""
+    if not follow:
+        _run(ctx, lambda client: client.get_deployment(model_id, deployment_id))
+        return
+    _follow_deployment(ctx.find_object(_ClientFactory)(), model_id, deployment_id, interval)  # type: ignore[misc]
+
+
+@deploy.command("list")
+@click.argument("model_id")
+@click.option("--env", "environment", type=click.Choice(ENVIRONMENTS))
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@click.option("--next-token")
+@click.pass_context
+def deploy_list(
+    ctx: click.Context, model_id: str, environment: str | None, limit: int, next_token: str | None
+) -> None:
+    """What each environment serves, and the model's deployments, newest first."""
+    _run(
+        ctx,
+        lambda client: client.list_deployments(
+            model_id, environment=environment, limit=limit, next_token=next_token
+        ),
+    )
+
+
+@deploy.command("undeploy")
+@click.argument("model_id")
+@click.option("--env", "environment", type=click.Choice(ENVIRONMENTS), required=True)
+@click.pass_context
+def deploy_undeploy(ctx: click.Context, model_id: str, environment: str) -> None:
+    """Take an environment down: delete its endpoint and clear its alias."""
+    _run(ctx, lambda client: client.undeploy(model_id, environment))
+
+
+def _follow_deployment(client: CirrusClient, model_id: str, deployment_id: str, interval: float) -> None:
+    """Print each history entry as it appears; exit 0 once succeeded, 1 otherwise."""
+    from cirrus.client import CirrusApiError
+
+    shown = 0
+    while True:
+        try:
+            deployment = client.get_deployment(model_id, deployment_id)
+        except CirrusApiError as error:
+            _print_api_error(error)
+            sys.exit(1)
+        for entry in deployment.history[shown:]:
+            click.echo(f"{entry.step}: {entry.message}".rstrip(": "))
+        shown = len(deployment.history)
+        if deployment.status != "in_progress":
+            break
+        _sleep(interval)
+    click.echo(f"Deployment {deployment.deployment_id}: {deployment.status}")
+    if deployment.failed_step:
+        click.echo(f"  failed at {deployment.failed_step}: {deployment.cause or ''}".rstrip(), err=True)
+    sys.exit(0 if deployment.status == "succeeded" else 1)
 
 
 # ------------------------------------------------------------------------------------------ demo

@@ -10,6 +10,7 @@ CIRRUS_TOKEN. Errors come back as `CirrusApiError` carrying the API's machine-re
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -44,6 +45,16 @@ from cirrus_core.registry.models import (
     RetireResult,
     VersionPage,
 )
+from cirrus_core.serving.batch import BatchJob, BatchJobPage
+from cirrus_core.serving.deployment_models import Deployment, DeploymentList, UndeployResult
+from cirrus_core.serving.edge_models import (
+    CreateEdgePackageRequest,
+    EdgePackage,
+    EdgePackageDetail,
+    EdgePackagePage,
+    EdgePackageVerification,
+)
+from cirrus_core.serving.inference import Prediction
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -103,6 +114,10 @@ class CirrusClient:
     def with_token(self, token: str) -> CirrusClient:
         """The same client acting as another user."""
         return CirrusClient(self._base, token, timeout=self._timeout, session=self._session)
+
+    def clone(self) -> CirrusClient:
+        """The same user on a connection pool of its own: a `requests.Session` is not for two threads."""
+        return CirrusClient(self._base, self._token, timeout=self._timeout)
 
     # -- registry ---------------------------------------------------------------------------------
 
@@ -296,7 +311,175 @@ class CirrusClient:
         """Delete one of a pipeline's schedules."""
         self._call_no_content("DELETE", f"/pipelines/{_seg(pipeline_id)}/schedules/{_seg(schedule_name)}")
 
+    # -- deployments ------------------------------------------------------------------------------
+
+    def deploy(
+        self,
+        model_id: str,
+        version: int,
+        environment: Environment | str,
+        *,
+        instance_type: str | None = None,
+        initial_instance_count: int | None = None,
+        serverless: Mapping[str, int] | None = None,
+        autoscaling: Mapping[str, float] | None = None,
+        sample_payloads: list[Mapping[str, str]] | None = None,
+        data_capture_percentage: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Deployment:
+        """Start deploying an approved version to an environment (the deployment runs on)."""
+        fields = {
+            "instance_type": instance_type,
+            "initial_instance_count": initial_instance_count,
+            "serverless": dict(serverless) if serverless is not None else None,
+            "autoscaling": dict(autoscaling) if autoscaling is not None else None,
+            "sample_payloads": [dict(sample) for sample in sample_payloads] if sample_payloads else None,
+            "data_capture_percentage": data_capture_percentage,
+        }
+        body = {
+            "version": version,
+            "environment": str(Environment(environment).value),
+            **{name: value for name, value in fields.items() if value is not None},
+        }
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        path = f"/models/{_seg(model_id)}/deployments"
+        return self._call("POST", path, Deployment, json=body, headers=headers)
+
+    def list_deployments(
+        self,
+        model_id: str,
+        *,
+        environment: Environment | str | None = None,
+        limit: int = 50,
+        next_token: str | None = None,
+    ) -> DeploymentList:
+        """What each environment serves, and the model's deployments, newest first."""
+        env = str(Environment(environment).value) if environment is not None else None
+        params = _query(environment=env, limit=limit, next_token=next_token)
+        return self._call("GET", f"/models/{_seg(model_id)}/deployments", DeploymentList, params=params)
+
+    def get_deployment(self, model_id: str, deployment_id: str) -> Deployment:
+        """A deployment with its status and history."""
+        return self._call("GET", f"/models/{_seg(model_id)}/deployments/{_seg(deployment_id)}", Deployment)
+
+    def undeploy(self, model_id: str, environment: Environment | str) -> UndeployResult:
+        """Take an environment down: its endpoint is deleted and its alias cleared."""
+        env = str(Environment(environment).value)
+        return self._call("DELETE", f"/models/{_seg(model_id)}/deployments/{env}", UndeployResult)
+
+    # -- inference and batch jobs -----------------------------------------------------------------
+
+    def predict(
+        self,
+        model_id: str,
+        body: bytes | str | Any,
+        *,
+        environment: Environment | str = Environment.PROD,
+        content_type: str | None = None,
+        accept: str | None = None,
+    ) -> Prediction:
+        """A prediction from the environment's endpoint. `body` is sent as it is when bytes or text
+        (give `content_type`, `text/csv` by default for text), else as JSON."""
+        if isinstance(body, bytes | str):
+            data = body.encode("utf-8") if isinstance(body, str) else body
+            kind = content_type or "text/csv"
+        else:
+            data = json.dumps(body).encode("utf-8")
+            kind = content_type or "application/json"
+        headers = {"Content-Type": kind, "Accept": accept or "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        response = self._session.request(
+            "POST",
+            f"{self._base}/api/v1/models/{_seg(model_id)}/predict",
+            params={"environment": str(Environment(environment).value)},
+            data=data,
+            headers=headers,
+            timeout=self._timeout,
+        )
+        if response.status_code >= 400:
+            raise _api_error(response)
+        return Prediction.model_validate_json(response.content)
+
+    def start_batch_job(
+        self,
+        model_id: str,
+        *,
+        input_uri: str,
+        output_uri: str,
+        version: int | None = None,
+        environment: Environment | str | None = None,
+        content_type: str = "text/csv",
+        split: str = "Line",
+        accept: str | None = None,
+        instance_type: str | None = None,
+        instance_count: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> BatchJob:
+        """Start a batch transform job with `version` or the version `environment` serves."""
+        fields = {
+            "version": version,
+            "environment": str(Environment(environment).value) if environment is not None else None,
+            "input_uri": input_uri,
+            "output_uri": output_uri,
+            "content_type": content_type,
+            "split": split,
+            "accept": accept,
+            "instance_type": instance_type,
+            "instance_count": instance_count,
+        }
+        body = {name: value for name, value in fields.items() if value is not None}
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        return self._call(
+            "POST", f"/models/{_seg(model_id)}/batch-jobs", BatchJob, json=body, headers=headers
+        )
+
+    def list_batch_jobs(
+        self, model_id: str, *, limit: int = 50, next_token: str | None = None
+    ) -> BatchJobPage:
+        """A model's batch jobs, newest first."""
+        params = _query(limit=limit, next_token=next_token)
+        return self._call("GET", f"/models/{_seg(model_id)}/batch-jobs", BatchJobPage, params=params)
+
+    def get_batch_job(self, model_id: str, job_id: str) -> BatchJob:
+        """A batch job's status, and why it failed."""
+        return self._call("GET", f"/models/{_seg(model_id)}/batch-jobs/{_seg(job_id)}", BatchJob)
+
     # -- plumbing ---------------------------------------------------------------------------------
+
+    # -- edge packages ----------------------------------------------------------------------------
+
+    def create_edge_package(
+        self,
+        model_id: str,
+        request: CreateEdgePackageRequest | Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> EdgePackage:
+        """Compile an approved version with Neo and build a signed Greengrass v2 component (pending)."""
+        if isinstance(request, BaseModel):
+            body = request.model_dump(mode="json", exclude_none=True)
+        else:
+            body = dict(request)
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        path = f"/models/{_seg(model_id)}/edge-packages"
+        return self._call("POST", path, EdgePackage, json=body, headers=headers)
+
+    def list_edge_packages(
+        self, model_id: str, *, limit: int = 50, next_token: str | None = None
+    ) -> EdgePackagePage:
+        params = _query(limit=limit, next_token=next_token)
+        return self._call("GET", f"/models/{_seg(model_id)}/edge-packages", EdgePackagePage, params=params)
+
+    def get_edge_package(self, model_id: str, package_id: str) -> EdgePackageDetail:
+        """A package; once ready, with its manifest and recipe."""
+        path = f"/models/{_seg(model_id)}/edge-packages/{_seg(package_id)}"
+        return self._call("GET", path, EdgePackageDetail)
+
+    def verify_edge_package(self, model_id: str, package_id: str) -> EdgePackageVerification:
+        """The server re-hashes every artifact and checks the manifest's signature with KMS."""
+        path = f"/models/{_seg(model_id)}/edge-packages/{_seg(package_id)}/verification"
+        return self._call("GET", path, EdgePackageVerification)
 
     def _review(self, model_id: str, version: int, action: str, comment: str) -> ModelVersion:
         path = f"/models/{_seg(model_id)}/versions/{version}/{action}"

@@ -7,6 +7,10 @@ non-zero when any step does not behave as expected, so it doubles as an end-to-e
 from __future__ import annotations
 
 import importlib.util
+import io
+import json
+import tarfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +27,7 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
-    from cirrus_core.registry.models import PromotionResult
+    from cirrus_core.serving.deployment_models import Deployment
 
 Echo = Callable[[str], None]
 MODEL = "fraud_detection"
@@ -31,6 +35,8 @@ PIPELINE = "training"
 DEMO_ROWS = 2000
 RUN_TIMEOUT_SECONDS = 300.0
 DEMO_DATA = Path(__file__).resolve().parents[1] / "examples" / "demo_data.py"
+FAULTY_INFERENCE = Path(__file__).resolve().parents[1] / "examples" / "faulty_inference" / "inference.py"
+BATCH_ROWS = 40
 
 
 def demo_data() -> ModuleType:
@@ -113,7 +119,11 @@ class Walkthrough:
 
 
 def registration(
-    version_note: str, artifact: str, metrics: dict[str, float], parent: int | None
+    version_note: str,
+    artifact: str,
+    metrics: dict[str, float],
+    parent: int | None,
+    sample_payloads_uri: str | None = None,
 ) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "model_name": MODEL,
@@ -130,23 +140,9 @@ def registration(
     }
     if parent is not None:
         payload["parent_version"] = parent
+    if sample_payloads_uri is not None:
+        payload["sample_payloads_uri"] = sample_payloads_uri
     return payload
-
-
-def promote_step(w: Walkthrough, version: int, environment: str) -> None:
-    """Promote a version and show where the alias came from."""
-
-    def describe(result: PromotionResult) -> str:
-        moved = f"{result.environment} -> v{result.version}"
-        previous = result.promotion.previous_version if result.promotion else None
-        return f"{moved} (was v{previous})" if previous else moved
-
-    w.expect_ok(
-        "ml_engineer",
-        f"promote v{version} to {environment}",
-        lambda c: c.promote(MODEL, version, environment, "Passed offline evaluation."),
-        describe,
-    )
 
 
 def follow_run(
@@ -205,8 +201,10 @@ def train_through_pipeline(
     return started.run_id, version
 
 
-def approve_and_finish(w: Walkthrough, run_id: str | None, version: int | None, comment: str) -> None:
-    """A reviewer approves the version the run registered; the run then completes."""
+def approve_and_finish(
+    w: Walkthrough, run_id: str | None, version: int | None, comment: str, then: str
+) -> None:
+    """A reviewer approves the version the run registered; the run then does `then` and completes."""
     if run_id is None or version is None:
         return
     w.expect_ok(
@@ -218,17 +216,76 @@ def approve_and_finish(w: Walkthrough, run_id: str | None, version: int | None, 
     begun = time.perf_counter()
     run = follow_run(w, "ml_engineer", PIPELINE, run_id, lambda r: r.status is not RunStatus.RUNNING)
     w.record(
-        "the run resumes at the approval gate and completes",
+        f"the run resumes at the approval gate, {then}",
         run.status is RunStatus.SUCCEEDED,
-        f"run {run.status.value}",
+        f"run {run.status.value}"
+        + (f": {run.failure.step} {run.failure.cause}"[:200] if run.failure else ""),
         begun,
     )
 
 
+def follow_deployment(w: Walkthrough, deployment: Deployment) -> Deployment:
+    """Wait for a deployment started over the API to end, printing each step it passes."""
+    client = w.client("ml_engineer")
+    shown = 0
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while True:
+        deployment = client.get_deployment(MODEL, deployment.deployment_id)
+        for entry in deployment.history[shown:]:
+            w.note(f"{entry.step:<28} {entry.status.value}  {entry.message}"[:150])
+        shown = len(deployment.history)
+        if deployment.status.value != "in_progress" or time.monotonic() > deadline:
+            return deployment
+        time.sleep(0.3)
+
+
+class TrafficDuringRollout:
+    """Predictions sent to an environment from another thread while a deployment runs."""
+
+    def __init__(self, client: CirrusClient, environment: str, payload: Any) -> None:
+        self._client = client
+        self._environment = environment
+        self._payload = payload
+        self._stop = threading.Event()
+        self.answered_by: list[int] = []
+        self.failures: list[str] = []
+        self._thread = threading.Thread(target=self._send, name="demo-traffic", daemon=True)
+
+    def __enter__(self) -> TrafficDuringRollout:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _send(self) -> None:
+        while not self._stop.is_set():
+            try:
+                answer = self._client.predict(MODEL, self._payload, environment=self._environment)
+            except (CirrusApiError, requests.RequestException) as error:
+                self.failures.append(str(error))
+            else:
+                self.answered_by.append(answer.version)
+            self._stop.wait(0.05)
+
+
+def faulty_model_archive() -> bytes:
+    """model.tar.gz with examples/faulty_inference/inference.py as its `code/inference.py`."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        archive.add(FAULTY_INFERENCE, arcname="code/inference.py")
+    return buffer.getvalue()
+
+
 def walk(
-    walkthrough: Walkthrough, artifact_bucket: str, api_url: str, upload: Callable[[str, bytes], str]
+    walkthrough: Walkthrough,
+    artifact_bucket: str,
+    api_url: str,
+    upload: Callable[[str, bytes], str],
+    download: Callable[[str], bytes],
 ) -> None:
-    """The lifecycle: train through the pipeline, review, approve, promote, roll back, retire."""
+    """The lifecycle: train, review, deploy through the pipeline, predict, redeploy, a safe rollback."""
     w = walkthrough
     started = time.perf_counter()
     rows = demo_data().generate(DEMO_ROWS, seed=7, task="classification")
@@ -242,105 +299,145 @@ def walk(
     first_run, first = train_through_pipeline(
         w,
         "ml_engineer",
-        f"train {MODEL} through the training pipeline (xgboost, target accuracy 0.85)",
-        {"data_source": source, "model_type": "xgboost", "target_accuracy": 0.85},
+        f"train {MODEL} through the training pipeline, to deploy to staging and prod once approved",
+        {
+            "data_source": source,
+            "model_type": "xgboost",
+            "target_accuracy": 0.85,
+            "deploy_to": ["staging", "prod"],
+        },
     )
     w.expect_refusal(
         "ml_engineer",
-        f"promote v{first} to prod before anyone approved it",
-        lambda c: c.promote(MODEL, first or 1, "prod", "hotfix"),
+        f"deploy v{first} to prod before anyone approved it",
+        lambda c: c.deploy(MODEL, first or 1, "prod"),
         409,
         "version_not_approved",
     )
-    approve_and_finish(w, first_run, first, "Baseline accepted.")
+    approve_and_finish(
+        w, first_run, first, "Baseline accepted.", "deploys it to staging, then prod (smoke-tested)"
+    )
+    transaction = rows.drop(columns=["label"]).iloc[[0]].to_dict(orient="records")
+    w.expect_ok(
+        "data_scientist",
+        "predict one raw transaction on prod",
+        lambda c: c.predict(MODEL, {"instances": transaction}, environment="prod"),
+        lambda p: (
+            f"v{p.version} says {p.predictions['predictions'][0]} "
+            f"(fraud probability {p.predictions['probabilities'][0][-1]:.3f}), inference id {p.inference_id}"
+        ),
+        holds=lambda p: p.version == first,
+    )
     second_run, second = train_through_pipeline(
         w,
         "data_scientist",
-        f"retrain {MODEL} with deeper trees, reusing the cached preprocessing and features",
+        f"retrain {MODEL} with deeper trees, reusing the cached preprocessing and features (no deploy)",
         {
             "data_source": source,
             "model_type": "xgboost",
             "target_accuracy": 0.85,
             "hyperparameters": {"max_depth": 8, "n_estimators": 150},
             "use_cache": True,
+            "deploy_to": [],
         },
     )
-    approve_and_finish(w, second_run, second, "Calibration and fairness checks pass.")
-    artifact = w.client("model_reviewer").get_version(MODEL, second or 2).artifact_location
+    approve_and_finish(w, second_run, second, "Calibration and fairness checks pass.", "completes")
     w.expect_refusal(
         "data_scientist",
-        "promote v1 to prod (deploying needs model_deploy, which data scientists do not hold)",
-        lambda c: c.promote(MODEL, 1, "prod", "ship it"),
+        f"deploy v{second} to prod (deploying needs model_deploy, which data scientists do not hold)",
+        lambda c: c.deploy(MODEL, second or 2, "prod"),
         403,
         "access_denied",
     )
+    deploy_step(w, second or 2, "prod", f"deploy v{second} to prod over the API (blue/green)", "succeeded")
     w.expect_ok(
+        "data_scientist",
+        "predict the same transaction on prod",
+        lambda c: c.predict(MODEL, {"instances": transaction}, environment="prod"),
+        lambda p: f"v{p.version} answers {p.predictions['predictions'][0]}",
+        holds=lambda p: p.version == second,
+    )
+    samples = w.client("model_reviewer").get_version(MODEL, second or 2).sample_payloads_uri
+    faulty = upload(f"models/{MODEL}/hand-packed/model.tar.gz", faulty_model_archive())
+    broken = w.expect_ok(
         "admin",
-        f"register {MODEL} (an admin's experiment)",
+        f"register {MODEL} packed by hand with an inference script that fails every request",
         lambda c: c.register_model(
             registration(
-                "Admin's re-registration of v2's model for a shadow test.", artifact, {"auc": 0.925}, 2
+                "Hand-packed build; its inference script reads a feature the data never had.",
+                faulty,
+                {"auc": 0.93},
+                second,
+                samples,
             )
         ),
         lambda v: f"version {v.version}, {v.approval_status}",
     )
+    broken_version = broken.version if broken else 3
     w.expect_refusal(
         "admin",
-        "approve v3, which the admin registered (separation of duties binds admins too)",
-        lambda c: c.approve(MODEL, 3, "self-approved"),
+        f"approve v{broken_version}, which the admin registered (separation of duties binds admins too)",
+        lambda c: c.approve(MODEL, broken_version, "self-approved"),
         403,
         "access_denied",
     )
     w.expect_ok(
         "model_reviewer",
-        "approve v3 (a second person decides)",
-        lambda c: c.approve(MODEL, 3, "Reviewed independently."),
+        f"approve v{broken_version} (a second person decides; the review cannot see the bug)",
+        lambda c: c.approve(MODEL, broken_version, "Metrics look fine."),
         lambda v: f"{v.approval_status} by {v.review.by if v.review else '?'}",
     )
-    for version, environment in ((1, "staging"), (1, "prod"), (2, "staging"), (2, "prod")):
-        promote_step(w, version, environment)
-    w.expect_ok(
-        "ml_engineer",
-        "roll prod back",
-        lambda c: c.rollback(MODEL, "prod", "p99 latency regression after v2."),
-        lambda r: f"prod -> v{r.version}",
-    )
-    w.expect_refusal(
-        "admin", "retire v2 while staging still serves it", lambda c: c.retire(MODEL, 2), 409, "alias_in_use"
-    )
-    w.expect_ok(
-        "ml_engineer",
-        "roll staging back",
-        lambda c: c.rollback(MODEL, "staging", "Keep staging on what prod runs."),
-        lambda r: f"staging -> v{r.version}",
-    )
-    w.expect_ok("admin", "retire v2", lambda c: c.retire(MODEL, 2), lambda r: f"v{r.version} retired")
-    w.expect_refusal(
-        "ml_engineer",
-        "promote the retired v2 to dev",
-        lambda c: c.promote(MODEL, 2, "dev"),
-        409,
-        "version_retired",
+    with TrafficDuringRollout(
+        w.client("data_scientist").clone(), "prod", {"instances": transaction}
+    ) as traffic:
+        deploy_step(
+            w,
+            broken_version,
+            "prod",
+            f"deploy v{broken_version} to prod while traffic flows: the smoke test fails, it rolls back",
+            "rolled_back",
+        )
+        time.sleep(0.5)
+    started = time.perf_counter()
+    served = sorted(set(traffic.answered_by))
+    w.record(
+        "anyone: every prediction sent during and after the attempt succeeded",
+        not traffic.failures and served == [second],
+        f"{len(traffic.answered_by)} answered, all by v{served[0] if served else '?'}; "
+        f"{len(traffic.failures)} failed",
+        started,
     )
     w.expect_ok(
-        "data_scientist",
-        "read the model",
-        lambda c: c.get_model(MODEL),
-        lambda m: (
-            f"aliases {dict(sorted((str(k), v) for k, v in m.aliases.items()))}, "
-            f"counts {m.counts.model_dump()}"
+        "ml_engineer",
+        "read the model's environments",
+        lambda c: c.list_deployments(MODEL),
+        lambda d: (
+            ", ".join(f"{e.environment.value}: v{e.version} {e.status.value}" for e in d.environments)
+            + f"; {len(d.items)} deployments"
         ),
+        holds=lambda d: (
+            {e.environment.value: e.version for e in d.environments} == {"staging": first, "prod": second}
+        ),
+    )
+    batch_step(w, rows, upload, download, second or 2)
+    edge_step(w, second or 2)
+    w.expect_refusal(
+        "admin",
+        f"retire v{second} while prod serves it",
+        lambda c: c.retire(MODEL, second or 2),
+        409,
+        "alias_in_use",
     )
     w.expect_ok(
         "model_reviewer",
-        "read prod's promotion history",
+        "read prod's promotion history (deployments move the alias)",
         lambda c: c.promotions(MODEL, "prod"),
         lambda p: ", ".join(f"#{i.sequence} {i.action} v{i.version}" for i in reversed(p.items)),
     )
     w.expect_ok(
         "data_scientist",
-        "read the lineage of v2",
-        lambda c: c.lineage(MODEL, 2),
+        f"read the lineage of v{second}",
+        lambda c: c.lineage(MODEL, second or 2),
         lambda g: (
             f"{len(g.nodes)} nodes, edges: "
             + ", ".join(f"{e.source} {e.relation} {e.target}" for e in g.edges[:3])
@@ -366,6 +463,109 @@ def walk(
     )
 
 
+def deploy_step(w: Walkthrough, version: int, environment: str, title: str, expected: str) -> None:
+    """Deploy a version over the API and follow it; `expected` is the status it must end in."""
+    started = w.expect_ok(
+        "ml_engineer",
+        title,
+        lambda c: c.deploy(MODEL, version, environment),
+        lambda d: f"deployment {d.deployment_id} {d.status.value}",
+    )
+    if started is None:
+        return
+    begun = time.perf_counter()
+    ended = follow_deployment(w, started)
+    outcome = f"{ended.status.value}" + (
+        f" at {ended.failed_step}: {ended.cause}"[:200] if ended.cause else ""
+    )
+    w.record(
+        f"the deployment of v{version} to {environment} ends {expected}",
+        ended.status.value == expected,
+        outcome,
+        begun,
+    )
+
+
+def batch_step(
+    w: Walkthrough,
+    rows: Any,
+    upload: Callable[[str, bytes], str],
+    download: Callable[[str], bytes],
+    version: int,
+) -> None:
+    """Score a file of transactions with a batch transform job: one output line per input line."""
+    records = rows.drop(columns=["label"]).head(BATCH_ROWS).to_dict(orient="records")
+    body = "".join(json.dumps({"instances": [record]}) + "\n" for record in records).encode()
+    source = upload("datasets/demo/batch/transactions.jsonl", body)
+    output = source.rsplit("/", 2)[0] + "/batch-scores/"
+    job = w.expect_ok(
+        "data_scientist",
+        f"score {len(records)} transactions with a batch transform job (the version prod serves)",
+        lambda c: c.start_batch_job(
+            MODEL, input_uri=source, output_uri=output, environment="prod", content_type="application/json"
+        ),
+        lambda j: f"job {j.job_id} {j.status.value} on v{j.version}",
+    )
+    if job is None:
+        return
+    begun = time.perf_counter()
+    client = w.client("data_scientist")
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while job.status.value == "in_progress" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        job = client.get_batch_job(MODEL, job.job_id)
+    lines = (
+        download(f"{output}transactions.jsonl.out").decode().splitlines()
+        if job.status.value == "succeeded"
+        else []
+    )
+    w.record(
+        "the batch job writes one scored line per transaction",
+        job.status.value == "succeeded" and len(lines) == len(records) and job.version == version,
+        f"{job.status.value}: {len(lines)} lines at {output}",
+        begun,
+    )
+
+
+def edge_step(w: Walkthrough, version: int) -> None:
+    """Package a version for a Jetson Nano (Neo + Greengrass v2) and verify its signed manifest."""
+    package = w.expect_ok(
+        "ml_engineer",
+        f"package v{version} for a Jetson Nano (Neo compilation, Greengrass v2 component, KMS-signed)",
+        lambda c: c.create_edge_package(
+            MODEL,
+            {
+                "version": version,
+                "target_device": "jetson_nano",
+                "framework": "XGBOOST",
+                "data_input_config": '{"input": [1, 12]}',
+            },
+        ),
+        lambda p: f"package {p.package_id} {p.status.value}",
+    )
+    if package is None:
+        return
+    begun = time.perf_counter()
+    client = w.client("ml_engineer")
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while package.status.value not in ("ready", "failed") and time.monotonic() < deadline:
+        time.sleep(0.3)
+        package = client.get_edge_package(MODEL, package.package_id)
+    w.record(
+        "the package is built",
+        package.status.value == "ready",
+        f"{package.status.value}: {package.component_name}; {package.compilation_note}"[:220],
+        begun,
+    )
+    w.expect_ok(
+        "model_reviewer",
+        "verify the package: every artifact's SHA-256 and the manifest's signature",
+        lambda c: c.verify_edge_package(MODEL, package.package_id),
+        lambda v: f"valid={v.valid}, {len(v.artifacts)} artifacts, signature_valid={v.signature_valid}",
+        holds=lambda v: v.valid,
+    )
+
+
 def run_demo(project_dir: Path, echo: Echo = print) -> int:
     """Start the local cloud, walk the lifecycle, stop; 0 when every step behaved as expected."""
     from cirrus.localcloud.cloud import LocalCloud
@@ -387,8 +587,14 @@ def run_demo(project_dir: Path, echo: Echo = print) -> int:
             s3.put_object(Bucket=info.artifact_bucket, Key=key, Body=body)
             return f"s3://{info.artifact_bucket}/{key}"
 
-        walk(walkthrough, info.artifact_bucket, info.api_url, upload)
-        phases["lifecycle walkthrough over HTTP (two pipeline runs)"] = time.perf_counter() - started
+        def download(uri: str) -> bytes:
+            bucket, _, key = uri.removeprefix("s3://").partition("/")
+            return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+        walk(walkthrough, info.artifact_bucket, info.api_url, upload, download)
+        phases["lifecycle walkthrough over HTTP (two pipeline runs, four deployments)"] = (
+            time.perf_counter() - started
+        )
     finally:
         started = time.perf_counter()
         cloud.stop()

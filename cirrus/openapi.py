@@ -56,6 +56,11 @@ TAGS = (
     Tag(name="audit", description="The hash-chained audit trail: records and chain verification."),
     Tag(name="policies", description="Cedar authorization policies: list, store, delete and evaluate."),
     Tag(name="pipelines", description="Pipeline definitions, runs, schedules and CI/CD triggers."),
+    Tag(name="serving", description="Predictions from deployed models, and batch transform jobs."),
+    Tag(
+        name="deployments",
+        description="Versions on endpoints: deploy with smoke tests and roll back, undeploy.",
+    ),
 )
 
 

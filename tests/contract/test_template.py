@@ -27,11 +27,14 @@ FUNCTIONS = serverless_functions(TEMPLATE_DATA)
 ROUTES = template_routes(TEMPLATE_DATA)
 ROUTED_FUNCTIONS = sorted({route.function for route in ROUTES})
 # Registry changes announce themselves as lifecycle events; policy changes are not model lifecycle.
+# Serving routes under /models (predict, batch jobs) announce from their state machines, if at all.
 WRITE_FUNCTIONS = sorted(
     {
         route.function
         for route in ROUTES
-        if route.method in {"post", "put", "delete"} and route.path.startswith("/api/v1/models")
+        if route.method in {"post", "put", "delete"}
+        and route.path.startswith("/api/v1/models")
+        and FUNCTIONS[route.function]["Properties"]["CodeUri"].startswith("functions/registry")
     }
 )
 SHARED_LAYERS = [layer["Ref"] for layer in TEMPLATE_DATA["Globals"]["Function"]["Layers"]]

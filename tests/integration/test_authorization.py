@@ -19,7 +19,7 @@ from cirrus.localcloud.cloud import LocalCloud, LocalCloudState
 from tests.contract.template_routes import template_routes
 from tests.contract.test_template import SCOPED_ROUTES, UNAUTHENTICATED_ROUTES
 from tests.integration.conftest import ROLES
-from tests.support.authz import ADMINS, DEPLOYERS, EVERYONE, REGISTRANTS, REVIEWERS, RUNNERS
+from tests.support.authz import ADMINS, DATA_USERS, DEPLOYERS, EVERYONE, REGISTRANTS, REVIEWERS, RUNNERS
 
 TIMEOUT = 30
 INVALID_POLICY = 'permit (principal, action == Cirrus::Action::"FlyToTheMoon", resource);'
@@ -119,6 +119,54 @@ def matrix(clients: dict[str, CirrusClient], state: LocalCloudState) -> dict[str
         ),
         # An invalid statement and an unknown id: the admin's requests are refused (422, 404) after
         # authorization, so the matrix changes no policy.
+        # serving: inference and batch jobs (nothing is deployed: allowed roles get 404 or 422)
+        "POST /api/v1/models/{model_id}/predict": Cell(
+            "POST", f"{model}/predict", DATA_USERS, [[1.0, 2.0]], {"environment": "prod"}
+        ),
+        "POST /api/v1/models/{model_id}/batch-jobs": Cell(
+            "POST",
+            f"{model}/batch-jobs",
+            DATA_USERS,
+            {
+                "version": 1,
+                "input_uri": "s3://not-an-allowed-bucket/in/",
+                "output_uri": "s3://not-an-allowed-bucket/o/",
+            },
+        ),
+        "GET /api/v1/models/{model_id}/batch-jobs": Cell("GET", f"{model}/batch-jobs", EVERYONE),
+        "GET /api/v1/models/{model_id}/batch-jobs/{job_id}": Cell(
+            "GET", f"{model}/batch-jobs/{'0' * 32}", EVERYONE
+        ),
+        # serving: deployments and edge packages of a pending version (allowed roles get 409), unknown
+        # deployments, environments and packages (404): nothing is deployed or built.
+        "POST /api/v1/models/{model_id}/deployments": Cell(
+            "POST", f"{model}/deployments", DEPLOYERS, {"version": 1, "environment": "staging"}
+        ),
+        "GET /api/v1/models/{model_id}/deployments": Cell("GET", f"{model}/deployments", EVERYONE),
+        "GET /api/v1/models/{model_id}/deployments/{deployment}": Cell(
+            "GET", f"{model}/deployments/{'0' * 32}", EVERYONE
+        ),
+        "DELETE /api/v1/models/{model_id}/deployments/{deployment}": Cell(
+            "DELETE", f"{model}/deployments/prod", DEPLOYERS
+        ),
+        "POST /api/v1/models/{model_id}/edge-packages": Cell(
+            "POST",
+            f"{model}/edge-packages",
+            DEPLOYERS,
+            {
+                "version": 1,
+                "target_device": "jetson_nano",
+                "framework": "XGBOOST",
+                "data_input_config": '{"x": [1, 4]}',
+            },
+        ),
+        "GET /api/v1/models/{model_id}/edge-packages": Cell("GET", f"{model}/edge-packages", EVERYONE),
+        "GET /api/v1/models/{model_id}/edge-packages/{package_id}": Cell(
+            "GET", f"{model}/edge-packages/{'0' * 32}", EVERYONE
+        ),
+        "GET /api/v1/models/{model_id}/edge-packages/{package_id}/verification": Cell(
+            "GET", f"{model}/edge-packages/{'0' * 32}/verification", EVERYONE
+        ),
         "GET /api/v1/policies": Cell("GET", "/policies", ADMINS),
         "PUT /api/v1/policies/{policy_id}": Cell(
             "PUT", "/policies/matrix_probe", ADMINS, {"statement": INVALID_POLICY}
@@ -179,6 +227,18 @@ CELLS = [
     "POST /api/v1/models/{model_id}/rollback",
     "GET /api/v1/models/{model_id}/promotions",
     "DELETE /api/v1/models/{model_id}/retire",
+    "POST /api/v1/models/{model_id}/predict",
+    "POST /api/v1/models/{model_id}/batch-jobs",
+    "GET /api/v1/models/{model_id}/batch-jobs",
+    "GET /api/v1/models/{model_id}/batch-jobs/{job_id}",
+    "POST /api/v1/models/{model_id}/deployments",
+    "GET /api/v1/models/{model_id}/deployments",
+    "GET /api/v1/models/{model_id}/deployments/{deployment}",
+    "DELETE /api/v1/models/{model_id}/deployments/{deployment}",
+    "POST /api/v1/models/{model_id}/edge-packages",
+    "GET /api/v1/models/{model_id}/edge-packages",
+    "GET /api/v1/models/{model_id}/edge-packages/{package_id}",
+    "GET /api/v1/models/{model_id}/edge-packages/{package_id}/verification",
     "GET /api/v1/policies",
     "PUT /api/v1/policies/{policy_id}",
     "DELETE /api/v1/policies/{policy_id}",

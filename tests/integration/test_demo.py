@@ -20,7 +20,11 @@ def test_every_demo_step_behaves_as_the_demo_expects(
         s3.put_object(Bucket=state.artifact_bucket, Key=key, Body=body)
         return f"s3://{state.artifact_bucket}/{key}"
 
-    walk(walkthrough, state.artifact_bucket, state.api_url, upload)
+    def download(uri: str) -> bytes:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    walk(walkthrough, state.artifact_bucket, state.api_url, upload, download)
 
     unexpected = [f"{o.title}: {o.summary}" for o in walkthrough.outcomes if not o.ok]
     assert unexpected == []

@@ -17,6 +17,7 @@ import requests
 from cirrus.client import CirrusApiError, CirrusClient
 from cirrus.localcloud.cloud import LocalCloud, LocalCloudState
 from cirrus_core.pipelines.models import RunDetail, RunStatus
+from cirrus_core.registry.models import Environment
 from examples.demo_data import generate
 from tests.integration.conftest import EventTap
 from tests.support.events import assert_valid_event
@@ -84,7 +85,11 @@ def drained_tap(event_tap: EventTap) -> Iterator[EventTap]:
 
 
 def test_a_run_trains_registers_with_lineage_waits_and_completes_once_a_reviewer_approves(
-    clients: dict[str, CirrusClient], demo_source: str, model_name: str, drained_tap: EventTap
+    clients: dict[str, CirrusClient],
+    local_cloud: LocalCloud,
+    demo_source: str,
+    model_name: str,
+    drained_tap: EventTap,
 ) -> None:
     engineer, reviewer = clients["ml_engineer"], clients["model_reviewer"]
     started = engineer.execute_pipeline(
@@ -108,10 +113,31 @@ def test_a_run_trains_registers_with_lineage_waits_and_completes_once_a_reviewer
     assert version.training_metadata.dataset_version
     assert version.training_metadata.metrics["test:accuracy"] > 0.8
     assert version.artifact_location.endswith("/output/model.tar.gz")
+    # the deployments' smoke test: raw records of the held-out test split, the target removed
+    bucket = demo_source.removeprefix("s3://").split("/", 1)[0]
+    samples_key = f"pipelines/training/runs/{started.run_id}/register-version/samples.jsonl"
+    assert version.sample_payloads_uri == f"s3://{bucket}/{samples_key}"
+    body = local_cloud.emulator.client("s3").get_object(Bucket=bucket, Key=samples_key)["Body"].read()
+    samples = [json.loads(line) for line in body.decode().splitlines()]
+    assert [sample["content_type"] for sample in samples] == ["application/json"] * 5 + ["text/csv"]
+    raw_columns = [column for column in generate(5, seed=7).columns if column != "label"]
+    assert list(json.loads(samples[0]["body"])["instances"][0]) == raw_columns
+    assert samples[-1]["body"].splitlines()[0] == ",".join(raw_columns)
     reviewer.approve(model_name, version.version, "Evaluation holds up.")
 
     finished = wait_for_run(engineer, "training", started.run_id)
-    assert finished.status is RunStatus.SUCCEEDED
+    assert finished.status is RunStatus.SUCCEEDED, finished.failure
+    # The deployment step ran the deployment state machine: staging serves the version, raw records in.
+    (staging,) = engineer.list_deployments(model_name).environments
+    assert (staging.environment.value, staging.status.value, staging.version) == (
+        "staging",
+        "deployed",
+        version.version,
+    )
+    assert engineer.get_model(model_name).aliases == {Environment.STAGING: version.version}
+    prediction = engineer.predict(model_name, json.loads(samples[0]["body"]), environment="staging")
+    assert prediction.version == version.version
+    assert len(prediction.predictions["predictions"]) == 1
     assert {step.name: step.status.value for step in finished.steps} == {
         **dict.fromkeys(("Prepare run", "Announce start", "preprocess", "features"), "Succeeded"),
         **dict.fromkeys(("train", "evaluate", "Collect evaluation", "Quality gate"), "Succeeded"),

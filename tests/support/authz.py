@@ -12,6 +12,7 @@ DEPLOYERS = frozenset({"ml_engineer", "admin"})
 REVIEWERS = frozenset({"model_reviewer", "admin"})
 ADMINS = frozenset({"admin"})
 RUNNERS = frozenset({"ml_engineer", "data_scientist", "admin"})
+DATA_USERS = frozenset({"ml_engineer", "data_scientist", "admin"})
 
 # (action, context) -> the roles the baseline permits, on a version someone else registered.
 EXPECTED: dict[tuple[str, str | None], frozenset[str]] = {
@@ -47,6 +48,19 @@ EXPECTED: dict[tuple[str, str | None], frozenset[str]] = {
     ("CancelPipelineRun", None): RUNNERS,
     ("RetryPipelineRun", None): RUNNERS,
     ("PutPipeline", None): ADMINS,
+    ("DeployModel", "staging"): DEPLOYERS,
+    ("DeployModel", "dev"): DEPLOYERS,
+    ("UndeployModel", "prod"): DEPLOYERS,
+    ("ListDeployments", None): EVERYONE,
+    ("GetDeployment", None): EVERYONE,
+    ("InvokeModel", "prod"): DATA_USERS,
+    ("StartBatchJob", None): DATA_USERS,
+    ("ListBatchJobs", None): EVERYONE,
+    ("GetBatchJob", None): EVERYONE,
+    ("CreateEdgePackage", None): DEPLOYERS,
+    ("ListEdgePackages", None): EVERYONE,
+    ("GetEdgePackage", None): EVERYONE,
+    ("VerifyEdgePackage", None): EVERYONE,
 }
 
 # The users of the unit tests: one per role, each with a subject of their own.

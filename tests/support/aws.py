@@ -24,13 +24,15 @@ TABLE_NAMES = {
     "AuditTable": "cirrus-test-audit",
     "SecurityTable": "cirrus-test-security",
     "PipelinesTable": "cirrus-test-pipelines",
+    "ServingTable": "cirrus-test-serving",
 }
 # Every authenticated request counts against its caller's limit, refused ones included: those
 # counters are not state a refusal could have changed, so snapshots leave them out.
-STATE_TABLES = ("RegistryTable", "IdempotencyTable", "SecurityTable", "PipelinesTable")
+STATE_TABLES = ("RegistryTable", "IdempotencyTable", "SecurityTable", "PipelinesTable", "ServingTable")
 EVENT_BUS = "cirrus-test"
 ARTIFACT_BUCKET = "cirrus-artifacts-123456789012"
 ALLOWLISTED_BUCKET = "shared-models-123456789012"
+CAPTURE_BUCKET = "cirrus-capture-123456789012"
 
 
 @functools.cache
@@ -181,6 +183,11 @@ def environment() -> dict[str, str]:
         "AWAIT_APPROVAL_FUNCTION_ARN": (
             "arn:aws:lambda:us-east-1:123456789012:function:cirrus-test-await-approval"
         ),
+        "DEPLOYMENT_STATE_MACHINE_ARN": (
+            "arn:aws:states:us-east-1:123456789012:stateMachine:cirrus-test-model-deployment"
+        ),
+        "SERVING_TABLE_NAME": TABLE_NAMES["ServingTable"],
+        "CAPTURE_BUCKET": CAPTURE_BUCKET,
     }
 
 

@@ -186,6 +186,7 @@ def _handle(
     *,
     idempotent: bool,
     authenticated: bool,
+    json_body: bool = True,
 ) -> dict[str, Any]:
     limit = get_settings().max_body_bytes
     if _body_size(event) > limit:
@@ -197,7 +198,8 @@ def _handle(
             principal = principal_from_claims(claims)
             # Counted before anything else runs, so a caller over its limit costs one DynamoDB call.
             check_rate_limit(principal.sub)
-            _check_body_is_not_an_array(event)
+            if json_body:
+                _check_body_is_not_an_array(event)
         except CirrusError as error:
             return _early_refusal(error, event)
         logger.append_keys(actor=principal.actor)
@@ -217,7 +219,11 @@ def _handle(
 
 
 def entrypoint(
-    app: APIGatewayRestResolver, *, idempotent: bool = False, authenticated: bool = True
+    app: APIGatewayRestResolver,
+    *,
+    idempotent: bool = False,
+    authenticated: bool = True,
+    json_body: bool = True,
 ) -> LambdaHandler:
     """The Lambda handler for a resolver: observability, authentication, size bound, routing.
 
@@ -227,13 +233,17 @@ def entrypoint(
     set, so `request_caller` is not available; no per-caller rate limit is counted (there is no
     caller to count); and the body reaches the route untouched, which must authenticate the request
     itself before it reads the body. The body-size bound still applies.
+    `json_body=False` is for routes whose body is not a request document but a payload they pass on
+    (predictions: JSON arrays and CSV are fine there), so it is not checked for a top-level array.
     """
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        response = _handle(app, event, context, idempotent=idempotent, authenticated=authenticated)
+        response = _handle(
+            app, event, context, idempotent=idempotent, authenticated=authenticated, json_body=json_body
+        )
         metrics.add_metric(name=f"Http{response['statusCode'] // 100}xx", unit=MetricUnit.Count, value=1)
         return response
 

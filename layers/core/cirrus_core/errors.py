@@ -280,3 +280,160 @@ class InvalidFeatureRecords(UnprocessableEntity):
     """Records that do not fit their feature group version's schema; `details` names every problem."""
 
     code = "invalid_feature_records"
+
+
+# -- serving: deployments -------------------------------------------------------------------------
+
+
+class DeploymentNotFound(CirrusError):
+    status = 404
+    code = "deployment_not_found"
+
+
+class DeploymentInProgress(Conflict):
+    """Another deployment (or an undeploy) of the same environment is running."""
+
+    code = "deployment_in_progress"
+
+
+class ServingKindChange(Conflict):
+    """SageMaker cannot turn an instance endpoint into a serverless one, or back: undeploy first."""
+
+    code = "serving_kind_change"
+
+
+class UnservableVersion(UnprocessableEntity):
+    """Neither a pipeline's training job nor the archive's own `code/inference.py` can serve it."""
+
+    code = "unservable_version"
+
+
+class NoSamplePayloads(UnprocessableEntity):
+    """Neither the version nor the request carries sample payloads: nothing to smoke-test with."""
+
+    code = "no_sample_payloads"
+
+
+class DeploymentStepError(CirrusError):
+    """Raised inside a deployment state machine task: Step Functions sees the class name as the error."""
+
+    status = 500
+    code = "deployment_step_error"
+
+
+class InvalidSamplePayloads(DeploymentStepError):
+    """The version's sample payloads file is missing, too long, or has a line of the wrong shape."""
+
+    code = "invalid_sample_payloads"
+
+
+class EndpointFailed(DeploymentStepError):
+    """An endpoint this deployment created went Failed (its FailureReason is the message)."""
+
+    code = "endpoint_failed"
+
+
+class EndpointUpdateFailed(DeploymentStepError):
+    """A blue/green update ended on the old config (SageMaker's FailureReason is the message)."""
+
+    code = "endpoint_update_failed"
+
+
+class EndpointBusy(DeploymentStepError):
+    """An endpoint is being created, updated or deleted by something else; the task retries later."""
+
+    code = "endpoint_busy"
+
+
+class SmokeTestFailed(DeploymentStepError):
+    """A sample payload got an error or a non-2xx answer; `details` name each failed sample."""
+
+    code = "smoke_test_failed"
+
+
+class RollbackIncomplete(DeploymentStepError):
+    """The restore point could not be brought back in time: someone has to look at the endpoint."""
+
+    code = "rollback_incomplete"
+
+
+# -- serving: inference ---------------------------------------------------------------------------
+
+
+class EnvironmentNotDeployed(CirrusError):
+    """The environment serves no version of the model (no deployment, or it is being taken down)."""
+
+    status = 404
+    code = "environment_not_deployed"
+
+
+class UnsupportedMediaType(CirrusError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class NotAcceptable(CirrusError):
+    status = 406
+    code = "not_acceptable"
+
+
+class ModelInvocationFailed(CirrusError):
+    """The model's container answered with an error; `details` carry its status and message."""
+
+    status = 424
+    code = "model_error"
+
+
+class EndpointUnavailable(CirrusError):
+    """The environment's endpoint cannot serve now (missing, not InService, throttled, failing)."""
+
+    status = 503
+    code = "endpoint_unavailable"
+
+
+# -- serving: batch inference ---------------------------------------------------------------------
+
+
+class BatchJobNotFound(CirrusError):
+    status = 404
+    code = "batch_job_not_found"
+
+
+class InvalidBatchUri(UnprocessableEntity):
+    """An input or output URI outside the artifact bucket and the allowlist, or not a safe s3:// URI."""
+
+    code = "invalid_batch_uri"
+
+
+class BatchStepError(CirrusError):
+    """Raised inside a batch state machine step: Step Functions sees the class name as the error."""
+
+    status = 500
+    code = "batch_step_error"
+
+
+# -- serving: edge packages -----------------------------------------------------------------------
+
+
+class EdgePackageNotFound(CirrusError):
+    status = 404
+    code = "edge_package_not_found"
+
+
+class EdgePackageNotReady(Conflict):
+    """Verification needs a built package: this one is still building, or failed."""
+
+    code = "edge_package_not_ready"
+
+
+class EdgeStepError(CirrusError):
+    """Raised inside an edge package step Lambda: Step Functions sees the class name as the error."""
+
+    status = 500
+    code = "edge_step_error"
+
+
+class EdgeCompilationFailed(EdgeStepError):
+    """The Neo compilation job failed, stopped, or did not finish within the polls allowed."""
+
+    code = "edge_compilation_failed"

@@ -33,12 +33,14 @@ class LifecycleEvent:
     data: dict[str, Any]
     actor: str
     occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # A minor bump adds fields within the same schema major (model.rolled_back 1.1, for instance).
+    event_version: str = EVENT_VERSION
 
     def detail(self, correlation_id: str | None) -> dict[str, Any]:
         """The EventBridge `detail`: metadata and data."""
         return {
             "metadata": {
-                "event_version": EVENT_VERSION,
+                "event_version": self.event_version,
                 "correlation_id": correlation_id,
                 "actor": self.actor,
                 "occurred_at": self.occurred_at.isoformat(),

@@ -195,10 +195,25 @@ def test_await_approval_waits_for_the_task_token(builtin: dict[str, Any]) -> Non
     assert wait["TimeoutSecondsPath"] == "$.approval.timeout_seconds"
     assert wait["ResultPath"] == "$.approval_decision"
     assert wait["Catch"][0]["Next"] == "Notify failure"
+
+
+def test_the_handoff_runs_the_deployment_machine_once_per_environment_in_order(
+    builtin: dict[str, Any],
+) -> None:
     handoff = builtin["States"]["Deployment hand-off"]
-    assert handoff["Type"] == "Pass"
-    assert handoff["ResultPath"] is None
-    assert "deployment state machine" in handoff["Comment"]
+
+    assert handoff["Type"] == "Map"
+    assert (handoff["ItemsPath"], handoff["MaxConcurrency"]) == ("$.jobs.deploy.environments", 1)
+    assert handoff["ItemSelector"]["environment.$"] == "$$.Map.Item.Value"
+    assert handoff["Catch"][0]["Next"] == "Notify failure"
+    run = handoff["ItemProcessor"]["States"]["Run deployment"]
+    assert run["Resource"] == "arn:aws:states:::states:startExecution.sync:2"
+    assert run["Parameters"]["StateMachineArn"] == "${ModelDeploymentStateMachineArn}"
+    assert run["Parameters"]["Name.$"] == "States.UUID()"
+    deployment_input = run["Parameters"]["Input"]
+    assert deployment_input["actor.$"] == "$.actor"
+    assert deployment_input["version.$"] == "$.registration.version"
+    assert deployment_input["source"]["kind"] == "pipeline"
 
 
 # -- SageMaker steps ------------------------------------------------------------------------------

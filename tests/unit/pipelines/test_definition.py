@@ -8,7 +8,14 @@ import pytest
 from pydantic import ValidationError
 
 from cirrus_core.errors import InvalidPipeline
-from cirrus_core.pipelines.definition import PipelineDefinitionRequest, validate_definition
+from cirrus_core.pipelines.definition import (
+    DeploymentPlan,
+    PipelineDefinitionRequest,
+    StepDefinition,
+    deployment_plan,
+    validate_definition,
+)
+from cirrus_core.registry.models import Environment
 
 PRE = "data_preprocessing"
 FEAT = "feature_engineering"
@@ -388,3 +395,71 @@ def test_evaluation_depends_on_training_and_data_steps_only() -> None:
 def test_spot_waits_are_checked_by_the_model(resources: dict[str, Any], says: str) -> None:
     with pytest.raises(ValidationError, match=says):
         definition(step("raw", PRE), step("train", TRAIN, "raw", resources=resources))
+
+
+# -- deployment parameters ------------------------------------------------------------------------
+
+
+def plan_of(**parameters: Any) -> DeploymentPlan:
+    return deployment_plan(
+        StepDefinition.model_validate(step("deploy", DEPLOY, "train", parameters=parameters))
+    )
+
+
+def test_a_deployment_step_lists_its_environments_comma_separated() -> None:
+    plan = plan_of(environments="staging, prod", instance_type="ml.c5.xlarge", initial_instance_count=2)
+
+    assert plan.environments == [Environment.STAGING, Environment.PROD]
+    assert plan.config()["instance_type"] == "ml.c5.xlarge"
+    assert plan.config()["initial_instance_count"] == 2
+
+
+def test_a_serverless_memory_size_makes_the_deployment_serverless() -> None:
+    config = plan_of(serverless_memory_mb=2048, serverless_max_concurrency=10).config()
+
+    assert config["serverless"] == {"memory_size_mb": 2048, "max_concurrency": 10}
+    assert config["autoscaling"] is None
+
+
+def test_autoscaling_takes_both_capacities_and_a_target() -> None:
+    config = plan_of(autoscaling_min_capacity=1, autoscaling_max_capacity=4).config()
+
+    assert config["autoscaling"] == {
+        "min_capacity": 1,
+        "max_capacity": 4,
+        "target_invocations_per_instance": 100,
+    }
+
+
+def test_the_run_overrides_the_step_environments() -> None:
+    plan = plan_of(environments="staging").with_environments([Environment.PROD])
+
+    assert plan.environments == [Environment.PROD]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "named"),
+    [
+        pytest.param({"environments": "staging,qa"}, "environments", id="unknown-environment"),
+        pytest.param({"environments": "prod,prod"}, "twice", id="repeated-environment"),
+        pytest.param({"serverless_memory_mb": 1500}, "serverless_memory_mb", id="memory-not-a-gigabyte-step"),
+        pytest.param({"autoscaling_min_capacity": 2}, "both", id="half-an-autoscaling-range"),
+        pytest.param(
+            {"autoscaling_min_capacity": 3, "autoscaling_max_capacity": 2}, "above", id="inverted-range"
+        ),
+        pytest.param(
+            {"serverless_memory_mb": 2048, "autoscaling_min_capacity": 1, "autoscaling_max_capacity": 2},
+            "serverless",
+            id="serverless-with-autoscaling",
+        ),
+        pytest.param({"replicas": 3}, "replicas", id="unknown-parameter"),
+        pytest.param({"instance_type": "m5.large"}, "instance_type", id="bad-instance-type"),
+    ],
+)
+def test_bad_deployment_parameters_are_named_in_the_definition_problems(
+    parameters: dict[str, Any], named: str
+) -> None:
+    found = problems(*TRAINING[:-1], step("deploy", DEPLOY, "evaluate", parameters=parameters))
+
+    assert [item["step"] for item in found] == ["deploy"]
+    assert named in found[0]["message"]

@@ -72,7 +72,16 @@ class Interpreter:
                     }
                     for step_id in sagemaker_steps
                 },
-                "jobs": {step_id: {"kind": "processing", "request": {}} for step_id in sagemaker_steps},
+                "jobs": {
+                    **{step_id: {"kind": "processing", "request": {}} for step_id in sagemaker_steps},
+                    "deploy": {"kind": "deployment", "environments": ["staging"], "deployment": {}},
+                },
+                "pipeline": {"pipeline_id": "churn"},
+                "run": {
+                    "run_id": "run-1",
+                    "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:x:1",
+                },
+                "actor": {"sub": "sub-1", "username": "alice", "groups": ["ml_engineer"]},
                 "steps": {},
             },
             "Collect evaluation": {"metrics": {"accuracy": 0.93}, "gate": gate or PASSING_GATE},
@@ -99,7 +108,7 @@ class Interpreter:
 
     def _rewrite(self, states: dict[str, Any], results: dict[str, Any], failing: frozenset[str]) -> None:
         for name, state in states.items():
-            for branch in state.get("Branches", []):
+            for branch in [*state.get("Branches", []), *filter(None, [state.get("ItemProcessor")])]:
                 self._rewrite(branch["States"], results, failing)
             if state["Type"] != "Task":
                 continue
@@ -146,6 +155,16 @@ def test_a_successful_run_shows_every_step_and_state_in_pipeline_order(interpret
     assert {step.status.value for step in steps} == {"Succeeded"}
     assert all(step.started_at and step.ended_at and step.duration_seconds is not None for step in steps)
     assert failed_step(LINEAR_DEFINITION, events) is None
+
+
+def test_a_failed_deployment_fails_the_deployment_step_and_the_run_there(interpreter: Interpreter) -> None:
+    _, events = interpreter.run(LINEAR_DEFINITION, failing=frozenset({"Run deployment"}))
+
+    steps = by_name(run_steps(LINEAR_DEFINITION, events))
+
+    assert steps["deploy"].status.value == "Failed"
+    assert steps["deploy"].error is not None
+    assert steps["Notify completion"].status.value == "Pending"
 
 
 def test_a_reused_step_is_cached_and_names_the_earlier_job(interpreter: Interpreter) -> None:

@@ -114,10 +114,37 @@ def test_model_name_defaults_to_the_pipeline_id_and_follows_the_parameter(prepar
     assert state["run"]["model_name"] == "churn_model"
 
 
-def test_deployment_steps_have_no_request(prepare: PrepareRun) -> None:
+def test_a_deployment_step_deploys_to_staging_with_one_instance_by_default(prepare: PrepareRun) -> None:
     state = prepare.prepare(execution_event())
 
-    assert state["jobs"]["deploy"] == {"kind": "deployment"}
+    assert state["jobs"]["deploy"] == {
+        "kind": "deployment",
+        "environments": ["staging"],
+        "deployment": {
+            "instance_type": "ml.m5.large",
+            "initial_instance_count": 1,
+            "serverless": None,
+            "autoscaling": None,
+            "data_capture_percentage": 100,
+        },
+    }
+
+
+def test_the_run_chooses_the_environments_a_deployment_step_deploys_to(prepare: PrepareRun) -> None:
+    state = prepare.prepare(execution_event(parameters={"deploy_to": ["staging", "prod"]}))
+
+    assert state["jobs"]["deploy"]["environments"] == ["staging", "prod"]
+
+
+def test_a_run_may_deploy_nowhere(prepare: PrepareRun) -> None:
+    state = prepare.prepare(execution_event(parameters={"deploy_to": []}))
+
+    assert state["jobs"]["deploy"]["environments"] == []
+
+
+def test_an_unknown_environment_in_deploy_to_is_refused(prepare: PrepareRun) -> None:
+    with pytest.raises(InvalidRunParameters):
+        prepare.prepare(execution_event(parameters={"deploy_to": ["production"]}))
 
 
 # -- job requests ----------------------------------------------------------------------------------

@@ -89,6 +89,9 @@ NOTIFY_RUN_FUNCTION = "NotifyRunFunctionArn"
 COLLECT_EVALUATION_FUNCTION = "CollectEvaluationFunctionArn"
 REGISTER_VERSION_FUNCTION = "RegisterVersionFunctionArn"
 AWAIT_APPROVAL_FUNCTION = "AwaitApprovalFunctionArn"
+DEPLOYMENT_STATE_MACHINE = "ModelDeploymentStateMachineArn"
+# The state inside the hand-off's Map: one iteration per environment the run deploys to.
+RUN_DEPLOYMENT = "Run deployment"
 # The role SageMaker jobs run as is fixed per deployment, so it is a placeholder rather than a
 # `RoleArn.$` path: moto's ASL lexer takes the key `"RoleArn.$"` for the `Credentials` keyword and
 # sends it literally, and IAM reviewers see the role in the definition.
@@ -99,6 +102,7 @@ PLACEHOLDERS = (
     COLLECT_EVALUATION_FUNCTION,
     REGISTER_VERSION_FUNCTION,
     AWAIT_APPROVAL_FUNCTION,
+    DEPLOYMENT_STATE_MACHINE,
     SAGEMAKER_ROLE,
 )
 
@@ -106,6 +110,7 @@ LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 LAMBDA_INVOKE_WAIT = "arn:aws:states:::lambda:invoke.waitForTaskToken"
 PROCESSING_JOB = "arn:aws:states:::sagemaker:createProcessingJob.sync"
 TRAINING_JOB = "arn:aws:states:::sagemaker:createTrainingJob.sync"
+START_EXECUTION_SYNC = "arn:aws:states:::states:startExecution.sync:2"
 
 LAMBDA_ERRORS = (
     "Lambda.ServiceException",
@@ -474,13 +479,8 @@ def compile_definition(definition: PipelineDefinitionRequest) -> dict[str, Any]:
             comment="Request review of the version and wait for the decision "
             "(a rejection fails with ApprovalRejected, a timeout with States.Timeout).",
         )
-        states[DEPLOYMENT_HANDOFF] = {
-            "Type": "Pass",
-            "Comment": "The serving issue's deployment state machine runs here; "
-            "until then an approved version ends the run.",
-            "ResultPath": None,
-            "Next": NOTIFY_COMPLETION,
-        }
+        deployment_step = next(step.id for step in definition.steps if step.type is JobType.MODEL_DEPLOYMENT)
+        states[DEPLOYMENT_HANDOFF] = _deployment_handoff(deployment_step)
     states[NOTIFY_COMPLETION] = _notify("completed", SUCCEEDED)
     states[SUCCEEDED] = {"Type": "Succeed"}
     states[NOTIFY_FAILURE] = _notify("failed", FAILED, catch=_catch("$.notify_error", FAILED))
@@ -496,6 +496,70 @@ def compile_definition(definition: PipelineDefinitionRequest) -> dict[str, Any]:
         "QueryLanguage": "JSONPath",
         "StartAt": PREPARE_RUN,
         "States": states,
+    }
+
+
+def _deployment_handoff(step_id: str) -> dict[str, Any]:
+    """A Map over the environments Prepare resolved (`$.jobs.<id>.environments`), one at a time.
+
+    Each iteration runs the deployment state machine (docs/serving.md) to its end with
+    `startExecution.sync:2`, for the run's actor: its `Prepare deployment` authorizes, records and
+    locks the environment, so the serving module's rules hold as they do for the API. The execution
+    is named by `States.UUID()`, which becomes the deployment id. Inner states cannot catch into the
+    main machine: a failed deployment fails the Map, whose Catch takes the run to `Notify failure`.
+    An empty list deploys nothing.
+    """
+    run = {
+        "Type": "Task",
+        "Comment": "Run the deployment state machine (statemachines/model_deployment.asl.json) to its end.",
+        "Resource": START_EXECUTION_SYNC,
+        "Parameters": {
+            "StateMachineArn": f"${{{DEPLOYMENT_STATE_MACHINE}}}",
+            "Name.$": "States.UUID()",
+            "Input": {
+                "model_id.$": "$.registration.model_id",
+                "version.$": "$.registration.version",
+                "environment.$": "$.environment",
+                "config.$": "$.deployment",
+                "sample_payloads": None,
+                "actor.$": "$.actor",
+                "source": {
+                    "kind": "pipeline",
+                    "pipeline_id.$": "$.pipeline_id",
+                    "run_id.$": "$.run.run_id",
+                    "execution_arn.$": "$.run.execution_arn",
+                },
+                "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id",
+            },
+        },
+        "ResultSelector": {"deployment_id.$": "$.Name", "status.$": "$.Status"},
+        "ResultPath": "$",
+        "Retry": _retry(
+            ("StepFunctions.ExecutionLimitExceededException", "StepFunctions.SdkClientException")
+        ),
+        "End": True,
+    }
+    return {
+        "Type": "Map",
+        "Comment": "Deploy the approved version to each environment the run names, in order.",
+        "ItemsPath": f"$.jobs.{step_id}.environments",
+        "MaxConcurrency": 1,
+        "ItemSelector": {
+            "environment.$": "$$.Map.Item.Value",
+            "deployment.$": f"$.jobs.{step_id}.deployment",
+            "registration.$": "$.registration",
+            "pipeline_id.$": "$.pipeline.pipeline_id",
+            "run.$": "$.run",
+            "actor.$": "$.actor",
+        },
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": RUN_DEPLOYMENT,
+            "States": {RUN_DEPLOYMENT: run},
+        },
+        "ResultPath": "$.deployments",
+        "Catch": _catch(),
+        "Next": NOTIFY_COMPLETION,
     }
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from cirrus_core.errors import InvalidPipeline
 from cirrus_core.registry.models import (
     Comment,
+    Environment,
     FiniteFloat,
     HyperparameterValue,
     ModelId,
@@ -167,6 +168,92 @@ class RunParameters(BaseModel):
     use_cache: bool = Field(default=False, description="Reuse unchanged steps' earlier outputs.")
     approval_timeout_seconds: int = Field(default=7 * 86400, ge=60, le=365 * 86400)
     seed: int = Field(default=42, ge=0, le=2**31 - 1)
+    deploy_to: Annotated[list[Environment], Field(max_length=3)] | None = Field(
+        default=None,
+        description="The environments the deployment step deploys the approved version to, in order, "
+        "instead of its `environments` parameter; `[]` deploys nothing.",
+    )
+
+
+class DeploymentPlan(BaseModel):
+    """What a `model_deployment` step deploys the approved version to, and how (its parameters).
+
+    Step parameters are scalars, so `environments` is comma-separated (`"staging,prod"`). A
+    serverless memory size makes the deployment serverless; autoscaling needs both capacities.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    environments: list[Environment] = Field(default_factory=lambda: [Environment.STAGING])
+    instance_type: InstanceType = "ml.m5.large"
+    initial_instance_count: int = Field(default=1, ge=1, le=20)
+    serverless_memory_mb: int | None = Field(default=None, ge=1024, le=6144, multiple_of=1024)
+    serverless_max_concurrency: int = Field(default=5, ge=1, le=200)
+    autoscaling_min_capacity: int | None = Field(default=None, ge=1, le=20)
+    autoscaling_max_capacity: int | None = Field(default=None, ge=1, le=20)
+    autoscaling_target_invocations: int = Field(default=100, ge=1, le=100_000)
+    data_capture_percentage: int = Field(default=100, ge=0, le=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_environments(cls, values: object) -> object:
+        if isinstance(values, dict) and isinstance(values.get("environments"), str):
+            names = [name.strip() for name in values["environments"].split(",")]
+            values = {**values, "environments": [name for name in names if name]}
+        return values
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeploymentPlan:
+        if len(set(self.environments)) != len(self.environments):
+            raise ValueError("environments lists an environment twice")
+        scaling = (self.autoscaling_min_capacity, self.autoscaling_max_capacity)
+        if (scaling[0] is None) != (scaling[1] is None):
+            raise ValueError("autoscaling needs both autoscaling_min_capacity and autoscaling_max_capacity")
+        if scaling[0] is not None and scaling[1] is not None and scaling[0] > scaling[1]:
+            raise ValueError("autoscaling_min_capacity is above autoscaling_max_capacity")
+        if self.serverless_memory_mb is not None and scaling[0] is not None:
+            raise ValueError("a serverless deployment takes no autoscaling (SageMaker scales it)")
+        return self
+
+    def with_environments(self, environments: list[Environment] | None) -> DeploymentPlan:
+        """This plan for the run's `deploy_to`, when the run names environments."""
+        return self if environments is None else self.model_copy(update={"environments": list(environments)})
+
+    def config(self) -> dict[str, object]:
+        """The deployment's `config`, as the deployment state machine takes it (docs/serving.md)."""
+        serverless = (
+            {"memory_size_mb": self.serverless_memory_mb, "max_concurrency": self.serverless_max_concurrency}
+            if self.serverless_memory_mb is not None
+            else None
+        )
+        autoscaling = (
+            {
+                "min_capacity": self.autoscaling_min_capacity,
+                "max_capacity": self.autoscaling_max_capacity,
+                "target_invocations_per_instance": self.autoscaling_target_invocations,
+            }
+            if self.autoscaling_min_capacity is not None
+            else None
+        )
+        return {
+            "instance_type": self.instance_type,
+            "initial_instance_count": self.initial_instance_count,
+            "serverless": serverless,
+            "autoscaling": autoscaling,
+            "data_capture_percentage": self.data_capture_percentage,
+        }
+
+
+def deployment_plan(step: StepDefinition) -> DeploymentPlan:
+    """The plan of a `model_deployment` step; ValueError naming every bad parameter."""
+    try:
+        return DeploymentPlan.model_validate(step.parameters)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or 'parameters'}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ValueError(problems) from None
 
 
 # -- validation -----------------------------------------------------------------------------------
@@ -410,6 +497,10 @@ def _structure_problems(steps: list[StepDefinition], types: dict[str, JobType]) 
                     )
                 )
         elif step.type is JobType.MODEL_DEPLOYMENT:
+            try:
+                deployment_plan(step)
+            except ValueError as error:
+                found.append((step.id, f"{step.id!r} is model_deployment with bad parameters: {error}"))
             allowed = (JobType.MODEL_TRAINING, JobType.MODEL_EVALUATION)
             wrong = [dep for dep in others if kinds[dep] not in allowed]
             if wrong:

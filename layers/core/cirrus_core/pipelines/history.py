@@ -28,6 +28,7 @@ from cirrus_core.pipelines.compiler import (
     QUALITY_GATE,
     QUALITY_GATE_FAILED,
     REGISTER_VERSION,
+    RUN_DEPLOYMENT,
     cached_choice_name,
     reuse_pass_name,
 )
@@ -56,6 +57,7 @@ _FAILURE_DETAILS = {
     "ActivityFailed": "activityFailedEventDetails",
     "ActivityScheduleFailed": "activityScheduleFailedEventDetails",
     "ParallelStateFailed": "parallelStateFailedEventDetails",
+    "MapStateFailed": "mapStateFailedEventDetails",
 }
 _TIMEOUT_DETAILS = {
     "TaskTimedOut": "taskTimedOutEventDetails",
@@ -225,7 +227,7 @@ def _read(events: Iterable[Mapping[str, Any]]) -> _History:
             if record.entered_at is None:
                 record.entered_at = when
             record.input = details.get("input")
-            if kind == "ParallelStateEntered":
+            if kind in ("ParallelStateEntered", "MapStateEntered"):
                 open_parallels.append(str(details.get("name")))
         elif kind.endswith("StateExited"):
             details = event.get("stateExitedEventDetails") or {}
@@ -233,10 +235,10 @@ def _read(events: Iterable[Mapping[str, Any]]) -> _History:
             record = history.record(name)
             record.exited_at = when
             record.output = details.get("output")
-            if kind == "ParallelStateExited" and name in open_parallels:
+            if kind in ("ParallelStateExited", "MapStateExited") and name in open_parallels:
                 open_parallels.remove(name)
-        elif kind.startswith("ParallelState"):
-            if open_parallels and kind == "ParallelStateFailed":
+        elif kind.startswith(("ParallelState", "MapState")):
+            if open_parallels and kind in ("ParallelStateFailed", "MapStateFailed"):
                 record = history.record(open_parallels[-1])
                 _fail(record, event, _FAILURE_DETAILS[kind], StepState.FAILED, when, event_id)
         elif kind in _TERMINAL:
@@ -350,12 +352,32 @@ def _deployment_step(history: _History) -> _Status:
         return _Status()
     status = _state_status(waiting)
     if status.status is StepState.SUCCEEDED:
-        # Approved: the step is done when the hand-off is.
+        # Approved: the step is done when the hand-off is, and failed when a deployment in it did.
+        for failing in (history.get(RUN_DEPLOYMENT), handoff):
+            if failing.outcome in FINISHED_BADLY:
+                failed = _state_status(failing)
+                failed.started_at = status.started_at
+                if failed.error is None:
+                    failed.error, failed.cause = _caught_error(failing.output)
+                return failed
         if handoff.exited_at is not None:
             status.ended_at = handoff.exited_at
         else:
             status.status, status.ended_at = StepState.RUNNING, None
     return status
+
+
+def _caught_error(output: str | None) -> tuple[str | None, str | None]:
+    """The error a Catch put at `$.error` in a state's output (a failed Map reports none itself)."""
+    try:
+        parsed = json.loads(output) if output else None
+    except ValueError:
+        return None, None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    if not isinstance(error, dict):
+        return None, None
+    cause = error.get("Cause")
+    return error.get("Error"), readable_cause(cause) if isinstance(cause, str) else None
 
 
 def _quality_gate(history: _History) -> _Status:

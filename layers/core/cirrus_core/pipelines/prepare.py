@@ -32,6 +32,7 @@ from cirrus_core.pipelines.definition import (
     RunParameters,
     StepDefinition,
     StepScript,
+    deployment_plan,
     validate_definition,
 )
 from cirrus_core.pipelines.evaluation import gate_for
@@ -160,7 +161,12 @@ class PrepareRun:
             jobs[step_id], cache[step_id] = self._prepare_step(step, context, prepared)
         for step in definition.steps:
             if step.type is JobType.MODEL_DEPLOYMENT:
-                jobs[step.id] = {"kind": "deployment"}
+                plan = deployment_plan(step).with_environments(parameters.deploy_to)
+                jobs[step.id] = {
+                    "kind": "deployment",
+                    "environments": [environment.value for environment in plan.environments],
+                    "deployment": plan.config(),
+                }
 
         has_deployment = any(step.type is JobType.MODEL_DEPLOYMENT for step in definition.steps)
         return {

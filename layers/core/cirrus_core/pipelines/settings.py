@@ -29,6 +29,7 @@ class PipelineSettings(BaseModel):
     collect_evaluation_function_arn: str = Field(default="", alias="COLLECT_EVALUATION_FUNCTION_ARN")
     register_version_function_arn: str = Field(default="", alias="REGISTER_VERSION_FUNCTION_ARN")
     await_approval_function_arn: str = Field(default="", alias="AWAIT_APPROVAL_FUNCTION_ARN")
+    deployment_state_machine_arn: str = Field(default="", alias="DEPLOYMENT_STATE_MACHINE_ARN")
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> PipelineSettings:
@@ -45,6 +46,7 @@ class PipelineSettings(BaseModel):
             "CollectEvaluationFunctionArn": self.collect_evaluation_function_arn,
             "RegisterVersionFunctionArn": self.register_version_function_arn,
             "AwaitApprovalFunctionArn": self.await_approval_function_arn,
+            "ModelDeploymentStateMachineArn": self.deployment_state_machine_arn,
             "SageMakerRoleArn": self.sagemaker_role_arn,
         }
 

@@ -67,11 +67,13 @@ def evaluation_reader() -> EvaluationReader:
 
 @functools.cache
 def version_registrar() -> VersionRegistrar:
-    """`Register version`: the registry's service, acting for the run's actor."""
+    """`Register version`: the registry's service, acting for the run's actor, and the sample writer."""
     from cirrus_core.pipelines.registration import VersionRegistrar
+    from cirrus_core.pipelines.samples import SamplePayloads
     from cirrus_core.registry.wiring import registry_service
 
-    return VersionRegistrar(registry_service, boto3.client("sagemaker"))
+    samples = SamplePayloads(boto3.client("s3"), get_settings().artifact_bucket)
+    return VersionRegistrar(registry_service, boto3.client("sagemaker"), samples)
 
 
 @functools.cache

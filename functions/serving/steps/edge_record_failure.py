@@ -1,0 +1,23 @@
+"""Step Functions task `Record failure`: the package is failed, with the step that failed and why.
+
+Payload `{"package_id", "model_id", "error": {"Error", "Cause"}}` (the caught error).
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from cirrus_core.observability import logger, tracer
+from cirrus_core.serving.edge_wiring import edge_steps
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Record failure."""
+    # The package id correlates the machine's logs and its lifecycle event.
+    logger.set_correlation_id(event.get("package_id"))
+    logger.append_keys(package_id=event.get("package_id"), model_id=event.get("model_id"))
+    result = edge_steps().record_failure(event)
+    logger.info("Record failure done", extra=result)
+    return result

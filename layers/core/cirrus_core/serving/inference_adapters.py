@@ -1,0 +1,120 @@
+"""AWS adapters of the predict route: the environment's state item, SageMaker Runtime, EMF metrics."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import ClientError
+
+from cirrus_core.serving.inference import EndpointAnswer, InvocationError, ServingEndpoint
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Metrics
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# SageMaker Runtime errors that mean "try again shortly" rather than "this endpoint is broken".
+_RETRYABLE = frozenset(
+    {"ThrottlingException", "ServiceUnavailable", "InternalFailure", "ModelNotReadyException"}
+)
+
+
+def model_pk(model_id: str) -> str:
+    return f"MODEL#{model_id}"
+
+
+def environment_sk(environment: str) -> str:
+    return f"ENV#{environment}"
+
+
+class EnvironmentDirectory:
+    """Reads an environment's state item (`MODEL#<model_id>` / `ENV#<env>`) from the serving table."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def serving_endpoint(self, model_id: str, environment: str) -> ServingEndpoint | None:
+        """The endpoint and version of the environment, or None when the table has no item for it."""
+        response = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": model_pk(model_id)}, "sk": {"S": environment_sk(environment)}},
+            ProjectionExpression="endpoint_name, version, #s",
+            ExpressionAttributeNames={"#s": "status"},
+        )
+        item: dict[str, Any] = dict(response.get("Item") or {})
+        if not item:
+            return None
+        version = item.get("version", {}).get("N")
+        return ServingEndpoint(
+            endpoint_name=item.get("endpoint_name", {}).get("S", ""),
+            version=int(version) if version else 0,
+            status=item.get("status", {}).get("S", ""),
+        )
+
+
+class SageMakerRuntimeInvoker:
+    """InvokeEndpoint, with SageMaker Runtime's errors turned into InvocationError."""
+
+    def __init__(self, client: Any) -> None:
+        """`client`: a boto3 `sagemaker-runtime` client (no stubs are installed for it)."""
+        self._client = client
+
+    def invoke(
+        self, endpoint_name: str, body: bytes, content_type: str, accept: str | None, inference_id: str
+    ) -> EndpointAnswer:
+        params: dict[str, Any] = {
+            "EndpointName": endpoint_name,
+            "Body": body,
+            "ContentType": content_type,
+            "InferenceId": inference_id,
+        }
+        if accept is not None:
+            params["Accept"] = accept
+        try:
+            response = self._client.invoke_endpoint(**params)
+        except ClientError as error:
+            raise _invocation_error(error) from error
+        return EndpointAnswer(
+            body=response["Body"].read(),
+            content_type=response.get("ContentType") or "application/octet-stream",
+        )
+
+
+def _invocation_error(error: ClientError) -> InvocationError:
+    details: dict[str, Any] = dict(error.response.get("Error") or {})
+    code = str(details.get("Code", ""))
+    message = str(details.get("Message", "")) or str(error)
+    if code == "ModelError":
+        # The container's own words, without SageMaker's wrapper (which names the log group).
+        fields: dict[str, Any] = dict(error.response)
+        original = fields.get("OriginalMessage") or message
+        status = fields.get("OriginalStatusCode")
+        return InvocationError(
+            str(original), model_error=True, original_status=int(status) if status is not None else None
+        )
+    return InvocationError(
+        f"{code}: {message}" if code else message, model_error=False, retry=code in _RETRYABLE
+    )
+
+
+class InferenceMetricsRecorder:
+    """Counts invocations as EMF metrics (namespace Cirrus), dimensioned by model and environment.
+
+    The dimensions are set by the route before the request is handled, so the entry point's Http4xx
+    and Http5xx counts carry them too.
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def invoked(self, latency_ms: float) -> None:
+        self._metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)
+        self._metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
+
+    def model_error(self) -> None:
+        self._metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)
+        self._metrics.add_metric(name="ModelErrors", unit=MetricUnit.Count, value=1)
+
+    def endpoint_error(self) -> None:
+        self._metrics.add_metric(name="EndpointErrors", unit=MetricUnit.Count, value=1)
