@@ -37,8 +37,11 @@ checks: lint typecheck security
 	$(BIN)/python -m cirrus.verified_permissions --check
 	$(BIN)/python -m cirrus.statemachines --check
 
+# Unit and contract tests spread over the machine's cores (at most four workers); the integration
+# tests share one local cloud per process, so they run in one process, after, adding to the coverage.
 test: checks
-	$(BIN)/pytest --cov --cov-report=term --cov-report=xml
+	$(BIN)/pytest tests/unit tests/contract --numprocesses=auto --maxprocesses=4 --cov --cov-report=
+	$(BIN)/pytest tests/integration --cov --cov-append --cov-report=term --cov-report=xml
 
 openapi: install
 	$(BIN)/python -m cirrus.openapi
