@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from pydantic import BaseModel, Field
+
 from cirrus_core.errors import Unauthenticated
 
 if TYPE_CHECKING:
@@ -104,3 +106,26 @@ def principal_from_claims(claims: Mapping[str, Any] | None) -> Principal:
         username=str(username),
         groups=_parse_groups(claims.get("cognito:groups")),
     )
+
+
+class ActorRecord(BaseModel):
+    """A principal as stored with long-running work (a run, a deployment, a batch job, an edge
+    package), so that its later steps act for, audit and announce the person who asked."""
+
+    sub: str
+    username: str = ""
+    groups: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, principal: Principal) -> ActorRecord:
+        """The record of a request's principal."""
+        return cls(sub=principal.sub, username=principal.username or "", groups=sorted(principal.groups))
+
+    @property
+    def name(self) -> str:
+        """How audit records and events name the actor."""
+        return self.username or self.sub
+
+    def principal(self) -> Principal:
+        """The principal to authorize the work's steps as."""
+        return Principal(sub=self.sub, username=self.username, groups=frozenset(self.groups))

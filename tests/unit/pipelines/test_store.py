@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from cirrus_core.pipelines.definition import PipelineDefinitionRequest, TriggerRule
-from cirrus_core.pipelines.models import RunActor
 from cirrus_core.pipelines.store import (
     ConcurrentPipelineUpdate,
     PipelineChange,
@@ -16,11 +15,12 @@ from cirrus_core.pipelines.store import (
     PipelineStore,
     StoredDefinition,
 )
+from cirrus_core.principal import ActorRecord
 from tests.support.aws import AwsResources
 from tests.unit.pipelines.api_support import PIPELINES_TABLE, sample_definition
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
-ACTOR = RunActor(sub="3e1d2c4b", username="ada@example.com", groups=["admin"])
+ACTOR = ActorRecord(sub="3e1d2c4b", username="ada@example.com", groups=["admin"])
 
 
 @pytest.fixture

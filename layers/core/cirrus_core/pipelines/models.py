@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from cirrus_core.pipelines.definition import PipelineDefinitionRequest, PipelineId, TriggerRule
 from cirrus_core.pipelines.history import StepStatus
+from cirrus_core.principal import ActorRecord
 
 # Step Functions execution names: the run id. Ours are `<UTC time>-<8 hex>`; a schedule's are UUIDs.
 RUN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
@@ -60,19 +61,6 @@ class RunTrigger(BaseModel):
 
     type: TriggerType
     detail: dict[str, Any] = Field(default_factory=dict)
-
-
-class RunActor(BaseModel):
-    """The principal a run acts for: the registrant of the version it registers."""
-
-    sub: str
-    username: str = ""
-    groups: list[str] = Field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        """How audit records and events name the actor."""
-        return self.username or self.sub
 
 
 # -- definitions ------------------------------------------------------------------------------------
@@ -223,7 +211,7 @@ class RunDetail(BaseModel):
     definition_version: int | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
     trigger: RunTrigger | None = None
-    actor: RunActor | None = None
+    actor: ActorRecord | None = None
     steps: list[StepStatus] = Field(default_factory=list)
     failure: RunFailure | None = None
     registration: RunRegistration | None = None

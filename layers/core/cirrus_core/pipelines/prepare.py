@@ -46,8 +46,9 @@ from cirrus_core.pipelines.jobs import (
     processing_request,
     training_request,
 )
-from cirrus_core.pipelines.models import RunActor, RunTrigger
+from cirrus_core.pipelines.models import RunTrigger
 from cirrus_core.pipelines.recipes_upload import PROCESSING_SCRIPTS, TRAINING_ENTRY_POINT
+from cirrus_core.principal import ActorRecord
 from cirrus_core.registry.artifacts import check_s3_uri
 
 if TYPE_CHECKING:
@@ -425,7 +426,7 @@ def _actor_and_trigger(execution_input: Mapping[str, Any]) -> tuple[dict[str, An
     """The input's actor and trigger as given, once they are known to be well formed."""
     actor, trigger = execution_input.get("actor"), execution_input.get("trigger")
     try:
-        RunActor.model_validate(actor)
+        ActorRecord.model_validate(actor)
         RunTrigger.model_validate(trigger)
     except ValidationError as error:
         raise PipelineStepError(

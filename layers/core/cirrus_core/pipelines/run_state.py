@@ -18,8 +18,8 @@ from cirrus_core.pipelines.definition import (
     RunParameters,
     StepDefinition,
 )
-from cirrus_core.pipelines.models import RunActor, RunTrigger
-from cirrus_core.principal import Principal
+from cirrus_core.pipelines.models import RunTrigger
+from cirrus_core.principal import ActorRecord, Principal
 
 
 class _Lenient(BaseModel):
@@ -92,7 +92,7 @@ class WorkingState(_Lenient):
 
     pipeline: PipelineRef
     parameters: dict[str, Any]
-    actor: RunActor
+    actor: ActorRecord
     trigger: RunTrigger
     run: RunInfo
     jobs: dict[str, JobEntry]
@@ -111,9 +111,7 @@ class WorkingState(_Lenient):
     @property
     def principal(self) -> Principal:
         """The principal the run acts for."""
-        return Principal(
-            sub=self.actor.sub, username=self.actor.username, groups=frozenset(self.actor.groups)
-        )
+        return self.actor.principal()
 
     def run_parameters(self) -> RunParameters:
         return RunParameters.model_validate(self.parameters)

@@ -70,7 +70,6 @@ from cirrus_core.pipelines.models import (
     PipelineSchedule,
     PipelineStored,
     PipelineSummary,
-    RunActor,
     RunDetail,
     RunFailure,
     RunPage,
@@ -91,7 +90,7 @@ from cirrus_core.pipelines.store import (
     StoredDefinition,
     definition_json,
 )
-from cirrus_core.principal import Principal
+from cirrus_core.principal import ActorRecord, Principal
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -128,8 +127,8 @@ def new_run_id(now: datetime) -> str:
     return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
 
-def actor_of(principal: Principal) -> RunActor:
-    return RunActor(sub=principal.sub, username=principal.username, groups=sorted(principal.groups))
+def actor_of(principal: Principal) -> ActorRecord:
+    return ActorRecord.of(principal)
 
 
 def execution_input(
@@ -137,7 +136,7 @@ def execution_input(
     version: int,
     definition: PipelineDefinitionRequest,
     parameters: Mapping[str, Any],
-    actor: RunActor,
+    actor: ActorRecord,
     trigger: RunTrigger,
 ) -> dict[str, Any]:
     """The execution input docs/pipelines.md specifies: the definition frozen, for whom, what started it."""
@@ -447,7 +446,7 @@ class PipelineService:
             definition_version=version if isinstance(version, int) else None,
             parameters=_mapping(document.get("parameters")),
             trigger=_optional(RunTrigger, document.get("trigger")),
-            actor=_optional(RunActor, document.get("actor")),
+            actor=_optional(ActorRecord, document.get("actor")),
             steps=run_steps(definition, events),
             failure=failure,
             registration=_registration(execution, events),
@@ -602,7 +601,7 @@ class PipelineService:
         self,
         pipeline: _Pipeline,
         parameters: Mapping[str, Any],
-        actor: RunActor,
+        actor: ActorRecord,
         trigger: RunTrigger,
         caller: Caller,
         action: str,

@@ -20,7 +20,8 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from cirrus_core.pipelines.definition import PipelineDefinitionRequest, TriggerRule
-from cirrus_core.pipelines.models import DefinitionVersion, RunActor
+from cirrus_core.pipelines.models import DefinitionVersion
+from cirrus_core.principal import ActorRecord
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -56,7 +57,7 @@ class PipelineRecord(BaseModel):
     updated_by: str
     updated_at: datetime
     # The principal triggered runs act for: whoever stored the current definition.
-    updated_by_principal: RunActor
+    updated_by_principal: ActorRecord
     revision: int = 0
 
 
@@ -294,7 +295,7 @@ def _record(item: dict[str, Any]) -> PipelineRecord:
         created_at=datetime.fromisoformat(item["created_at"]["S"]),
         updated_by=item["updated_by"]["S"],
         updated_at=datetime.fromisoformat(item["updated_at"]["S"]),
-        updated_by_principal=RunActor(
+        updated_by_principal=ActorRecord(
             sub=principal["sub"]["S"],
             username=principal.get("username", {}).get("S", ""),
             groups=[group["S"] for group in principal.get("groups", {}).get("L", [])],

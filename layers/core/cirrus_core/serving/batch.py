@@ -35,6 +35,7 @@ from cirrus_core.errors import (
 )
 from cirrus_core.events import LifecycleEvent
 from cirrus_core.pagination import decode_token, encode_token
+from cirrus_core.principal import ActorRecord
 from cirrus_core.registry.artifacts import check_s3_uri
 from cirrus_core.registry.models import ApprovalStatus, Environment, ModelId, S3Uri, VersionNumber
 from cirrus_core.registry.naming import sagemaker_name
@@ -110,18 +111,6 @@ class StartBatchJobRequest(BaseModel):
         return self
 
 
-class BatchActor(BaseModel):
-    """Who started a job: the events and audit records of its steps name them."""
-
-    sub: str
-    username: str = ""
-    groups: list[str] = Field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.username or self.sub
-
-
 class BatchJob(BaseModel):
     """A batch transform job and how it went."""
 
@@ -158,7 +147,7 @@ class BatchJobPage(BaseModel):
 
 
 class BatchStorePort(Protocol):
-    def create(self, job: BatchJob, actor: BatchActor, audit: AuditEntry | None) -> None: ...
+    def create(self, job: BatchJob, actor: ActorRecord, audit: AuditEntry | None) -> None: ...
 
     def get(self, model_id: str, job_id: str) -> BatchJob | None: ...
 
@@ -281,11 +270,7 @@ class BatchService:
             created_at=now,
             updated_at=now,
         )
-        actor = BatchActor(
-            sub=caller.principal.sub,
-            username=caller.principal.username,
-            groups=sorted(caller.principal.groups),
-        )
+        actor = ActorRecord.of(caller.principal)
         audit = None
         if self._audit_enabled:
             audit = entry_for(
@@ -393,7 +378,7 @@ class BatchExecutionInput(BaseModel):
     """What the API starts the batch state machine with."""
 
     job: BatchJob
-    actor: BatchActor
+    actor: ActorRecord
 
 
 def read_execution_input(document: Any) -> BatchExecutionInput:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from cirrus_core.errors import TooMuchContention
-from cirrus_core.serving.batch import FINAL_STATUSES, BatchActor, BatchJob, BatchJobStatus
+from cirrus_core.serving.batch import FINAL_STATUSES, BatchJob, BatchJobStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from cirrus_core.audit.log import AuditLog
     from cirrus_core.audit.models import AuditEntry
+    from cirrus_core.principal import ActorRecord
     from cirrus_core.registry.models import ModelVersion, RegisteredModel
     from cirrus_core.registry.repository import RegistryRepository
 
@@ -74,7 +75,7 @@ class BatchStore:
         self._sleep = sleep
         self._max_attempts = max_attempts
 
-    def create(self, job: BatchJob, actor: BatchActor, audit: AuditEntry | None) -> None:
+    def create(self, job: BatchJob, actor: ActorRecord, audit: AuditEntry | None) -> None:
         """Write a new job's item with its audit record in one transaction (a lost audit race retries)."""
         item = {"pk": _s(model_pk(job.model_id)), "sk": _s(batch_sk(job.job_id)), **_item(job, actor)}
         put: TransactWriteItemTypeDef = {
@@ -151,7 +152,7 @@ class BatchStore:
         return True
 
 
-def _item(job: BatchJob, actor: BatchActor) -> dict[str, Any]:
+def _item(job: BatchJob, actor: ActorRecord) -> dict[str, Any]:
     document = job.model_dump(mode="json")
     item: dict[str, Any] = {
         "job_id": _s(job.job_id),

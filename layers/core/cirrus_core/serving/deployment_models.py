@@ -128,14 +128,6 @@ class EnvironmentStatus(StrEnum):
     UNDEPLOYING = "undeploying"
 
 
-class Actor(BaseModel):
-    """The principal a deployment acts for."""
-
-    sub: str
-    username: str = ""
-    groups: list[str] = Field(default_factory=list)
-
-
 class DeploymentSource(BaseModel):
     """What started the deployment: the API, or a pipeline's deployment step (with its run)."""
 

@@ -31,9 +31,9 @@ from cirrus_core.errors import (
 from cirrus_core.events import LifecycleEvent
 from cirrus_core.observability import logger
 from cirrus_core.pagination import decode_token, encode_token
+from cirrus_core.principal import ActorRecord
 from cirrus_core.registry.models import ApprovalStatus, Environment
 from cirrus_core.serving.deployment_models import (
-    Actor,
     Deployment,
     DeploymentList,
     DeploymentRequest,
@@ -90,9 +90,8 @@ def new_deployment_id() -> str:
     return uuid.uuid4().hex
 
 
-def actor_of(caller: Caller) -> Actor:
-    principal = caller.principal
-    return Actor(sub=principal.sub, username=principal.username, groups=sorted(principal.groups))
+def actor_of(caller: Caller) -> ActorRecord:
+    return ActorRecord.of(caller.principal)
 
 
 def deployment_links(model_id: str, deployment_id: str) -> dict[str, str]:
@@ -123,7 +122,7 @@ def kind_change(model_id: str, environment: Environment, *, serving_serverless: 
     )
 
 
-def execution_input(deployment: Deployment, request: DeploymentRequest, actor: Actor) -> dict[str, Any]:
+def execution_input(deployment: Deployment, request: DeploymentRequest, actor: ActorRecord) -> dict[str, Any]:
     """The deployment state machine's input (docs/serving.md)."""
     return {
         "deployment_id": deployment.deployment_id,

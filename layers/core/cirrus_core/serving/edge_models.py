@@ -257,14 +257,6 @@ class Compilation(StrEnum):
     EMULATED = "emulated"
 
 
-class PackageActor(BaseModel):
-    """Who asked for the package (the machine's steps act on their behalf)."""
-
-    sub: str
-    username: str
-    groups: list[str] = Field(default_factory=list)
-
-
 class ManifestArtifact(BaseModel):
     """One file of the package, as the signed manifest lists it."""
 

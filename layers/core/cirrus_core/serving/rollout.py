@@ -34,12 +34,11 @@ from cirrus_core.errors import (
 )
 from cirrus_core.events import LifecycleEvent
 from cirrus_core.observability import logger
-from cirrus_core.principal import Principal
+from cirrus_core.principal import ActorRecord
 from cirrus_core.registry.models import Environment
 from cirrus_core.registry.naming import sagemaker_name
 from cirrus_core.serving.deployment_models import (
     MAX_SAMPLE_PAYLOADS,
-    Actor,
     AutoscalingConfig,
     Deployment,
     DeploymentConfig,
@@ -140,7 +139,7 @@ class DeploymentInput(BaseModel):
     environment: Environment
     config: DeploymentConfig
     sample_payloads: list[SamplePayload] | None = None
-    actor: Actor
+    actor: ActorRecord
     source: DeploymentSource
     execution_arn: str | None = None
 
@@ -183,10 +182,10 @@ class WorkingState(BaseModel):
         return self.model_dump(mode="json")
 
 
-def caller_of(actor: Actor, deployment_id: str) -> Caller:
+def caller_of(actor: ActorRecord, deployment_id: str) -> Caller:
     """The deployment acts for its actor, as a pipeline run does (its request id: the deployment)."""
     return Caller(
-        Principal(sub=actor.sub, username=actor.username, groups=frozenset(actor.groups)),
+        actor.principal(),
         request_id=deployment_id,
     )
 
