@@ -11,9 +11,14 @@ Choices
       sides contributes nothing.
     * Jensen-Shannon is the *divergence* (base 2, in [0, 1]) on the unfloored shares of the same
       bins / buckets; ``scipy.spatial.distance.jensenshannon`` returns its square root (the distance).
+      A term ``p * log(p / m)`` with ``p = 0`` counts 0 (as ``scipy.special.rel_entr``).
     * Categorical PSI, Jensen-Shannon and chi-square use one bucket per reference category plus one
       bucket for every category the reference never saw (reference share 0).
     * The KS p-value follows ``scipy.stats.ks_2samp(method="auto")``: see ``ks_two_sample``.
+
+Only numpy and the standard library are imported: the p-values come from
+``cirrus_science.drift.distributions``, which reproduces scipy's without importing it (importing
+``scipy.stats`` alone would cost the drift function about a second of cold start).
 """
 
 from __future__ import annotations
@@ -23,9 +28,9 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-import scipy.stats
-from scipy import special
 
+from cirrus_science.drift.distributions import KS_MAX_EXACT_N as KS_MAX_EXACT_N
+from cirrus_science.drift.distributions import chi2_sf, ks_2samp_pvalue
 from cirrus_science.drift.reference import (
     CategoricalReference,
     FloatArray,
@@ -42,9 +47,6 @@ Values = Iterable[Any] | npt.ArrayLike
 PSI_FLOOR: Final = 1e-4
 """Floor for a bin share in PSI (both sides, no renormalisation)."""
 
-KS_MAX_EXACT_N: Final = 10_000
-"""As scipy's ``ks_2samp(method="auto")``: exact p-value when both samples are at most this size."""
-
 
 # --- Kolmogorov-Smirnov -------------------------------------------------------------------------
 
@@ -57,11 +59,9 @@ def ks_two_sample(reference_sorted: FloatArray, current: Values) -> tuple[float,
     two empirical CDFs, evaluated at every observed value with ``searchsorted`` (ties handled as
     scipy does); it agrees with ``scipy.stats.ks_2samp``.
 
-    The p-value has ``scipy.stats.ks_2samp(method="auto")`` semantics. Asymptotic path (either
-    sample larger than ``KS_MAX_EXACT_N``): computed here as scipy does, ``kstwo.sf(D, round(en))``
-    with ``en = n1 * n2 / (n1 + n2)``. Exact path (both samples at most ``KS_MAX_EXACT_N``): this
-    function calls ``scipy.stats.ks_2samp`` for the p-value only (scipy's exact lattice-path
-    computation, including its fallback to the asymptotic formula when the exact one fails).
+    The p-value has ``scipy.stats.ks_2samp(method="auto")`` semantics
+    (``distributions.ks_2samp_pvalue``): exact when both samples have at most ``KS_MAX_EXACT_N``
+    values, otherwise ``kstwo.sf(D, round(n1 * n2 / (n1 + n2)))``.
     """
     reference = np.asarray(reference_sorted, dtype=np.float64)
     if reference.ndim != 1 or reference.size == 0:
@@ -77,13 +77,7 @@ def ks_two_sample(reference_sorted: FloatArray, current: Values) -> tuple[float,
     cdf2 = np.searchsorted(current_sorted, data_all, side="right") / n2
     differences = cdf1 - cdf2
     statistic = float(max(np.clip(-differences.min(), 0.0, 1.0), differences.max()))
-    if max(n1, n2) <= KS_MAX_EXACT_N:
-        pvalue = float(scipy.stats.ks_2samp(reference, current_sorted, method="auto").pvalue)
-    else:
-        larger, smaller = max(float(n1), float(n2)), min(float(n1), float(n2))
-        effective_n = larger * smaller / (larger + smaller)
-        pvalue = float(np.clip(scipy.stats.kstwo.sf(statistic, np.round(effective_n)), 0.0, 1.0))
-    return statistic, pvalue
+    return statistic, ks_2samp_pvalue(statistic, n1, n2)
 
 
 # --- Shares on the reference's bins / buckets ---------------------------------------------------
@@ -151,8 +145,14 @@ def jensen_shannon(reference: NumericReference | CategoricalReference, current: 
     """
     p, q = _paired_shares(reference, current)
     m = 0.5 * (p + q)
-    divergence = 0.5 * (special.rel_entr(p, m).sum() + special.rel_entr(q, m).sum()) / np.log(2.0)
+    divergence = 0.5 * (_relative_entropy(p, m) + _relative_entropy(q, m)) / np.log(2.0)
     return float(np.clip(divergence, 0.0, 1.0))
+
+
+def _relative_entropy(p: FloatArray, m: FloatArray) -> float:
+    """``sum(p * log(p / m))`` over ``p > 0`` (``m >= p / 2 > 0`` there): ``sum(rel_entr(p, m))``."""
+    present = p > 0
+    return float(np.sum(p[present] * np.log(p[present] / m[present])))
 
 
 def chi_square_categorical(reference: CategoricalReference, current_values: Values) -> tuple[float, float]:
@@ -173,7 +173,7 @@ def chi_square_categorical(reference: CategoricalReference, current_values: Valu
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
     statistic = float(np.sum((table - expected) ** 2 / expected))
     dof = table.shape[1] - 1
-    return statistic, float(scipy.stats.chi2.sf(statistic, dof))
+    return statistic, chi2_sf(statistic, dof)
 
 
 # --- Data-quality checks ------------------------------------------------------------------------
