@@ -6,7 +6,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_caller
 from cirrus_core.registry.http import ModelIdPath, error_responses
-from cirrus_core.registry.models import MAX_VERSION, Lineage
+from cirrus_core.registry.models import Lineage
+from cirrus_core.registry.primitives import MAX_VERSION
 from cirrus_core.registry.wiring import registry_service
 
 app = make_resolver()

@@ -141,8 +141,10 @@ def test_a_run_trains_registers_with_lineage_waits_and_completes_once_a_reviewer
     assert {step.name: step.status.value for step in finished.steps} == {
         **dict.fromkeys(("Prepare run", "Announce start", "preprocess", "features"), "Succeeded"),
         **dict.fromkeys(("train", "evaluate", "Collect evaluation", "Quality gate"), "Succeeded"),
-        **dict.fromkeys(("Register version", "deploy", "Notify completion"), "Succeeded"),
+        **dict.fromkeys(("Profile baseline", "Register version", "deploy", "Notify completion"), "Succeeded"),
     }
+    assert version.baseline_uri is not None
+    assert version.baseline_uri.endswith("/profile-baseline/baseline.json")
     lifecycle = events_of_run(drained_tap.drain(), started.run_id)
     assert {"pipeline.started", "pipeline.completed"} <= set(lifecycle)
     for event in lifecycle.values():

@@ -24,9 +24,9 @@ from cirrus_core.pipelines.compiler import (
     NOTIFY_FAILURE,
     PLACEHOLDERS,
     PREPARE_RUN,
+    PROFILE_BASELINE,
     QUALITY_GATE,
     QUALITY_GATE_FAILED,
-    REGISTER_VERSION,
     builtin_training_definition,
     compile_definition,
     substitute,
@@ -96,7 +96,7 @@ def gate_machine() -> dict[str, Any]:
         asl,
         QUALITY_GATE,
         keep={QUALITY_GATE, QUALITY_GATE_FAILED},
-        ends={REGISTER_VERSION, NOTIFY_FAILURE},
+        ends={PROFILE_BASELINE, NOTIFY_FAILURE},
     )
 
 
@@ -122,16 +122,16 @@ def evaluation(value: Any, threshold: Any, direction: str, *, enforced: bool = T
 @pytest.mark.parametrize(
     ("value", "threshold", "direction", "enforced", "outcome"),
     [
-        (0.93, 0.9, "max", True, REGISTER_VERSION),
-        (0.9, 0.9, "max", True, REGISTER_VERSION),  # meeting the threshold passes
+        (0.93, 0.9, "max", True, PROFILE_BASELINE),
+        (0.9, 0.9, "max", True, PROFILE_BASELINE),  # meeting the threshold passes
         (0.89, 0.9, "max", True, NOTIFY_FAILURE),
-        (1.5, 2.0, "min", True, REGISTER_VERSION),
-        (2.0, 2.0, "min", True, REGISTER_VERSION),
+        (1.5, 2.0, "min", True, PROFILE_BASELINE),
+        (2.0, 2.0, "min", True, PROFILE_BASELINE),
         (2.5, 2.0, "min", True, NOTIFY_FAILURE),
-        (0.1, 0.9, "max", False, REGISTER_VERSION),  # not enforced: the gate only reports
-        (9.0, 2.0, "min", False, REGISTER_VERSION),
+        (0.1, 0.9, "max", False, PROFILE_BASELINE),  # not enforced: the gate only reports
+        (9.0, 2.0, "min", False, PROFILE_BASELINE),
         (None, 0.9, "max", True, NOTIFY_FAILURE),  # no metric value: not a pass
-        (1, 1, "max", True, REGISTER_VERSION),  # integers compare too
+        (1, 1, "max", True, PROFILE_BASELINE),  # integers compare too
     ],
 )
 def test_quality_gate_routes_by_direction(
@@ -149,7 +149,7 @@ def test_quality_gate_routes_by_direction(
             "cause": f"{value} against {threshold} ({direction})",
         }
     else:
-        assert execution.entered == [QUALITY_GATE, REGISTER_VERSION]
+        assert execution.entered == [QUALITY_GATE, PROFILE_BASELINE]
         assert "failure" not in execution.output
 
 
@@ -225,7 +225,7 @@ def test_cached_parallel_stage_merges_every_steps_output(executor: Executor) -> 
     assert execution.entered[0] == "clean: cached?"
     assert "Stage 2: text, numbers" in execution.entered
     assert {"text: reuse cached output", "numbers: reuse cached output"} <= set(execution.entered)
-    assert execution.entered[-1] == REGISTER_VERSION
+    assert execution.entered[-1] == PROFILE_BASELINE
     assert not {"clean", "text", "numbers", "train"} & set(execution.entered)  # no job ran
 
 

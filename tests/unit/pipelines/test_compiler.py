@@ -94,7 +94,7 @@ def test_builtin_definition_is_the_documented_chain() -> None:
 
 def test_builtin_machine_runs_in_the_documented_order(builtin: dict[str, Any]) -> None:
     assert builtin["QueryLanguage"] == "JSONPath"
-    pass_gate = {"Quality gate": "Register version"}
+    pass_gate = {"Quality gate": "Profile baseline"}
     assert path_from_start(builtin, choose=pass_gate) == [
         "Prepare run",
         "Announce start",
@@ -108,6 +108,7 @@ def test_builtin_machine_runs_in_the_documented_order(builtin: dict[str, Any]) -
         "evaluate",
         "Collect evaluation",
         "Quality gate",
+        "Profile baseline",
         "Register version",
         "Await approval",
         "Deployment hand-off",
@@ -179,6 +180,11 @@ def test_lambda_results_land_where_documented(builtin: dict[str, Any]) -> None:
         "metrics.$": "$.Payload.metrics",
         "gate.$": "$.Payload.gate",
     }
+    assert states["Profile baseline"]["ResultPath"] == "$.baseline"
+    assert states["Profile baseline"]["ResultSelector"] == {
+        "baseline_uri.$": "$.Payload.baseline_uri",
+        "reason.$": "$.Payload.reason",
+    }
     assert states["Register version"]["ResultPath"] == "$.registration"
     assert set(states["Register version"]["ResultSelector"]) == {
         "model_id.$",
@@ -195,6 +201,26 @@ def test_await_approval_waits_for_the_task_token(builtin: dict[str, Any]) -> Non
     assert wait["TimeoutSecondsPath"] == "$.approval.timeout_seconds"
     assert wait["ResultPath"] == "$.approval_decision"
     assert wait["Catch"][0]["Next"] == "Notify failure"
+
+
+def test_profile_baseline_sits_between_the_gate_and_registration(builtin: dict[str, Any]) -> None:
+    profile = builtin["States"]["Profile baseline"]
+    assert profile["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert profile["Parameters"] == {
+        "FunctionName": "${ProfileBaselineFunctionArn}",
+        "Payload": {"state.$": "$"},
+    }
+    assert profile["Retry"][0]["ErrorEquals"] == list(LAMBDA_ERRORS)
+    assert profile["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Notify failure"}
+    ]
+    assert profile["Next"] == "Register version"
+
+
+def test_a_pipeline_without_training_profiles_no_baseline() -> None:
+    asl = compiled(step("raw", PRE), step("f", FEAT, "raw"))
+    assert "Profile baseline" not in asl["States"]
+    assert "ProfileBaselineFunctionArn" not in placeholders_in(asl)
 
 
 def test_the_handoff_runs_the_deployment_machine_once_per_environment_in_order(
@@ -298,7 +324,7 @@ def test_every_lambda_task_retries_the_lambda_errors_and_catches(builtin: dict[s
         for state in builtin["States"].values()
         if state.get("Resource", "").startswith("arn:aws:states:::lambda:")
     ]
-    assert len(lambdas) == 7
+    assert len(lambdas) == 8
     for state in lambdas:
         assert state["Retry"][0]["ErrorEquals"] == list(LAMBDA_ERRORS)
         assert state["Retry"][0]["JitterStrategy"] == "FULL"
@@ -381,6 +407,7 @@ def test_a_diamond_compiles_to_its_stages() -> None:
         "b",
         "train: cached?",
         "train",
+        "Profile baseline",
         "Register version",
         "Notify completion",
         "Succeeded",
@@ -414,7 +441,7 @@ def test_quality_gate_compares_by_direction() -> None:
     assert not_enforced == {
         "Variable": "$.evaluation.gate.enforced",
         "BooleanEquals": False,
-        "Next": "Register version",
+        "Next": "Profile baseline",
     }
     assert {"Variable": "$.evaluation.gate.direction", "StringEquals": "max"} in at_least["And"]
     assert {
@@ -426,7 +453,7 @@ def test_quality_gate_compares_by_direction() -> None:
         "Variable": "$.evaluation.gate.value",
         "NumericLessThanEqualsPath": "$.evaluation.gate.threshold",
     } in at_most["And"]
-    assert at_least["Next"] == at_most["Next"] == "Register version"
+    assert at_least["Next"] == at_most["Next"] == "Profile baseline"
     failed = states["Quality gate failed"]
     assert failed["Parameters"] == {
         "step": "Quality gate",
@@ -449,7 +476,8 @@ def test_no_evaluation_means_no_gate() -> None:
     asl = compiled(step("raw", PRE), step("train", TRAIN, "raw"), step("ship", DEPLOY, "train"))
     states = asl["States"]
     assert not {"Collect evaluation", "Quality gate", "Quality gate failed"} & set(states)
-    assert states["train"]["Next"] == "Register version"
+    assert states["train"]["Next"] == "Profile baseline"
+    assert states["Profile baseline"]["Next"] == "Register version"
     assert states["Register version"]["Next"] == "Await approval"
     assert "ship" not in states
 

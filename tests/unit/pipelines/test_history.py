@@ -85,6 +85,7 @@ class Interpreter:
                 "steps": {},
             },
             "Collect evaluation": {"metrics": {"accuracy": 0.93}, "gate": gate or PASSING_GATE},
+            "Profile baseline": {"baseline_uri": "s3://bucket/baseline.json", "reason": None},
             "Register version": {
                 "model_id": "churn",
                 "version": 1,
@@ -148,6 +149,7 @@ def test_a_successful_run_shows_every_step_and_state_in_pipeline_order(interpret
         ("evaluate", "step"),
         ("Collect evaluation", "state"),
         ("Quality gate", "state"),
+        ("Profile baseline", "state"),
         ("Register version", "state"),
         ("deploy", "step"),
         ("Notify completion", "state"),
@@ -221,7 +223,11 @@ def test_a_refused_quality_gate_fails_with_its_explanation(interpreter: Interpre
         "QualityGateFailed",
         "accuracy 0.71 is below the target 0.9",
     )
-    assert by_name(run_steps(LINEAR_DEFINITION, events))["Register version"].status.value == "Pending"
+    steps = by_name(run_steps(LINEAR_DEFINITION, events))
+    assert (steps["Profile baseline"].status.value, steps["Register version"].status.value) == (
+        "Pending",
+        "Pending",
+    )
 
 
 def test_a_failing_fixed_state_is_the_failed_step(interpreter: Interpreter) -> None:
@@ -231,6 +237,20 @@ def test_a_failing_fixed_state_is_the_failed_step(interpreter: Interpreter) -> N
 
     assert failed is not None
     assert (failed.name, failed.kind) == ("Register version", "state")
+
+
+def test_a_failing_baseline_profile_is_the_failed_step_and_nothing_is_registered(
+    interpreter: Interpreter,
+) -> None:
+    _, events = interpreter.run(LINEAR_DEFINITION, failing=frozenset({"Profile baseline"}))
+
+    failed = failed_step(LINEAR_DEFINITION, events)
+    steps = by_name(run_steps(LINEAR_DEFINITION, events))
+
+    assert failed is not None
+    assert (failed.name, failed.kind, failed.status.value) == ("Profile baseline", "state", "Failed")
+    assert steps["Quality gate"].status.value == "Succeeded"
+    assert steps["Register version"].status.value == "Pending"
 
 
 def test_the_adapter_reads_the_history_oldest_first(interpreter: Interpreter) -> None:

@@ -232,7 +232,7 @@ class Approvals:
         try:
             request_review(model_id, version, comment, caller)
         except CirrusError as error:  # the wait stands either way: reviewers can still decide
-            logger.warning("Review not requested", extra={"error": error.code, "message": error.message})
+            logger.warning("Review not requested", extra={"error": error.code, "reason": error.message})
 
     def resume(self, decision: RegistryDecision) -> dict[str, Any]:
         """Send a review decision to the run waiting on the version, if one is."""

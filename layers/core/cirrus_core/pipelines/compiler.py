@@ -3,11 +3,12 @@
 The machine, in order:
 
     Prepare run -> Announce start -> stage 1 -> stage 2 -> ... -> Collect evaluation -> Quality gate
-    -> Register version -> Await approval -> Deployment hand-off -> Notify completion -> Succeeded
+    -> Profile baseline -> Register version -> Await approval -> Deployment hand-off
+    -> Notify completion -> Succeeded
 
 with `Collect evaluation` and `Quality gate` only when the definition has a `model_evaluation` step,
-`Register version` only with a `model_training` step, and the approval pair only with a
-`model_deployment` step. A failure anywhere reaches `Notify failure`, then `Failed`.
+`Profile baseline` and `Register version` only with a `model_training` step, and the approval pair
+only with a `model_deployment` step. A failure anywhere reaches `Notify failure`, then `Failed`.
 
 Each SageMaker step is three states: the Choice `<id>: cached?` on `$.cache.<id>.hit`, the Pass
 `<id>: reuse cached output` that copies `$.cache.<id>.output` to `$.steps.<id>`, and the Task
@@ -29,8 +30,9 @@ into `$.error` itself.
 
 Lambda payloads: `Prepare run` gets `{"input", "execution"}` and returns the working state;
 `Announce start`, `Notify completion` and `Notify failure` get `{"event", "state"}`; `Collect
-evaluation` and `Register version` get `{"state"}` and must return `{"metrics", "gate"}` and
-`{"model_id", "version", "approval_status"}` (their `ResultSelector`s read those fields);
+evaluation`, `Profile baseline` and `Register version` get `{"state"}` and must return
+`{"metrics", "gate"}`, `{"baseline_uri", "reason"}` and `{"model_id", "version", "approval_status"}`
+(their `ResultSelector`s read those fields);
 `Await approval` gets `{"task_token", "state"}`. `Failed` reports the static error
 `PipelineFailed`: the cause sits at `$.error` (a caught failure) or `$.failure` (the quality gate),
 two shapes no single `ErrorPath` can read.
@@ -61,6 +63,7 @@ ANNOUNCE_START = "Announce start"
 COLLECT_EVALUATION = "Collect evaluation"
 QUALITY_GATE = "Quality gate"
 QUALITY_GATE_FAILED = "Quality gate failed"
+PROFILE_BASELINE = "Profile baseline"
 REGISTER_VERSION = "Register version"
 AWAIT_APPROVAL = "Await approval"
 DEPLOYMENT_HANDOFF = "Deployment hand-off"
@@ -75,6 +78,7 @@ FIXED_STATE_NAMES = (
     COLLECT_EVALUATION,
     QUALITY_GATE,
     QUALITY_GATE_FAILED,
+    PROFILE_BASELINE,
     REGISTER_VERSION,
     AWAIT_APPROVAL,
     DEPLOYMENT_HANDOFF,
@@ -87,6 +91,7 @@ FIXED_STATE_NAMES = (
 PREPARE_RUN_FUNCTION = "PrepareRunFunctionArn"
 NOTIFY_RUN_FUNCTION = "NotifyRunFunctionArn"
 COLLECT_EVALUATION_FUNCTION = "CollectEvaluationFunctionArn"
+PROFILE_BASELINE_FUNCTION = "ProfileBaselineFunctionArn"
 REGISTER_VERSION_FUNCTION = "RegisterVersionFunctionArn"
 AWAIT_APPROVAL_FUNCTION = "AwaitApprovalFunctionArn"
 DEPLOYMENT_STATE_MACHINE = "ModelDeploymentStateMachineArn"
@@ -100,6 +105,7 @@ PLACEHOLDERS = (
     PREPARE_RUN_FUNCTION,
     NOTIFY_RUN_FUNCTION,
     COLLECT_EVALUATION_FUNCTION,
+    PROFILE_BASELINE_FUNCTION,
     REGISTER_VERSION_FUNCTION,
     AWAIT_APPROVAL_FUNCTION,
     DEPLOYMENT_STATE_MACHINE,
@@ -408,7 +414,7 @@ def compile_definition(definition: PipelineDefinitionRequest) -> dict[str, Any]:
     if has_evaluation:
         tail.append(COLLECT_EVALUATION)
     if has_training:
-        tail.append(REGISTER_VERSION)
+        tail += [PROFILE_BASELINE, REGISTER_VERSION]
     if has_deployment:
         tail.append(AWAIT_APPROVAL)
     tail.append(NOTIFY_COMPLETION)
@@ -456,6 +462,17 @@ def compile_definition(definition: PipelineDefinitionRequest) -> dict[str, Any]:
         )
         states.update(_quality_gate(gate_passed))
     if has_training:
+        # Never fails the run for want of data: with no raw training split to profile it returns
+        # `{"baseline_uri": null, "reason": ...}` and the version registers without a baseline.
+        states[PROFILE_BASELINE] = _lambda_task(
+            PROFILE_BASELINE_FUNCTION,
+            {"state.$": "$"},
+            next_state=REGISTER_VERSION,
+            result_path="$.baseline",
+            result_selector={"baseline_uri.$": "$.Payload.baseline_uri", "reason.$": "$.Payload.reason"},
+            comment="Profile the training split, in the raw features the model serves, into the "
+            "version's drift baseline.",
+        )
         states[REGISTER_VERSION] = _lambda_task(
             REGISTER_VERSION_FUNCTION,
             {"state.$": "$"},

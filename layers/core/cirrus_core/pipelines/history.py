@@ -25,6 +25,7 @@ from cirrus_core.pipelines.compiler import (
     DEPLOYMENT_HANDOFF,
     NOTIFY_COMPLETION,
     PREPARE_RUN,
+    PROFILE_BASELINE,
     QUALITY_GATE,
     QUALITY_GATE_FAILED,
     REGISTER_VERSION,
@@ -415,7 +416,7 @@ def _layout(definition: PipelineDefinitionRequest) -> list[tuple[str, Literal["s
     if JobType.MODEL_EVALUATION in types:
         layout += [(COLLECT_EVALUATION, "state"), (QUALITY_GATE, "state")]
     if JobType.MODEL_TRAINING in types:
-        layout.append((REGISTER_VERSION, "state"))
+        layout += [(PROFILE_BASELINE, "state"), (REGISTER_VERSION, "state")]
     layout += [(step.id, "step") for step in definition.steps if step.type is JobType.MODEL_DEPLOYMENT]
     layout.append((NOTIFY_COMPLETION, "state"))
     return layout

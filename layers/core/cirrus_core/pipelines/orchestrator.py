@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
+from cirrus_core.arns import execution_arn_of
+
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
@@ -50,8 +52,7 @@ def _code(error: ClientError) -> str:
 
 def execution_arn(state_machine_arn: str, run_id: str) -> str:
     """The ARN of the execution named `run_id` of a state machine (an unqualified state machine ARN)."""
-    head, _, name = state_machine_arn.rpartition(":stateMachine:")
-    return f"{head}:execution:{name}:{run_id}"
+    return execution_arn_of(state_machine_arn, run_id)
 
 
 class Orchestrator:

@@ -6,7 +6,9 @@ registrant and cannot approve it. A Lambda retried after a timeout finds the ver
 (by the execution ARN) and returns it rather than registering a second one.
 
 Before registering, it writes the version's sample payloads (`cirrus_core.pipelines.samples`: the
-first rows of the held-out test split, as requests) and registers them as `sample_payloads_uri`.
+first rows of the held-out test split, as requests) and registers them as `sample_payloads_uri`. The
+drift baseline `Profile baseline` wrote (`$.baseline.baseline_uri`, when there is one) is registered
+as `baseline_uri`.
 """
 
 from __future__ import annotations
@@ -150,6 +152,7 @@ class VersionRegistrar:
             artifact_location=artifact,
             dataset_uri=state.run.dataset.uri,
             sample_payloads_uri=samples,
+            baseline_uri=state.baseline.baseline_uri if state.baseline is not None else None,
             training_job_name=job_name,
             pipeline_execution_arn=state.run.execution_arn,
             tags={"pipeline_id": state.pipeline.pipeline_id, "run_id": state.run.run_id},

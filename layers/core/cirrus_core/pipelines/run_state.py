@@ -1,8 +1,8 @@
 """The working state a run's states pass along (docs/pipelines.md, "Working state").
 
 `Prepare run` builds it; every later Lambda reads it with `WorkingState`. Fields the state machine
-adds on the way (`steps`, `evaluation`, `registration`, `approval_decision`, `error`, `failure`)
-are optional here, and unknown ones are kept.
+adds on the way (`steps`, `evaluation`, `baseline`, `registration`, `approval_decision`, `error`,
+`failure`) are optional here, and unknown ones are kept.
 """
 
 from __future__ import annotations
@@ -81,6 +81,13 @@ class Evaluation(_Lenient):
     gate: GateResult | None = None
 
 
+class BaselineResult(_Lenient):
+    """What `Profile baseline` left: the version's drift baseline, or why there is none."""
+
+    baseline_uri: str | None = None
+    reason: str | None = None
+
+
 class Registration(_Lenient):
     model_id: str
     version: int
@@ -101,6 +108,7 @@ class WorkingState(_Lenient):
     approval: dict[str, Any] | None = None
     steps: dict[str, Any] = Field(default_factory=dict)
     evaluation: Evaluation | None = None
+    baseline: BaselineResult | None = None
     registration: Registration | None = None
     approval_decision: dict[str, Any] | None = None
 

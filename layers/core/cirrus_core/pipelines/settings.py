@@ -29,7 +29,12 @@ class PipelineSettings(BaseModel):
     collect_evaluation_function_arn: str = Field(default="", alias="COLLECT_EVALUATION_FUNCTION_ARN")
     register_version_function_arn: str = Field(default="", alias="REGISTER_VERSION_FUNCTION_ARN")
     await_approval_function_arn: str = Field(default="", alias="AWAIT_APPROVAL_FUNCTION_ARN")
+    profile_baseline_function_arn: str = Field(default="", alias="PROFILE_BASELINE_FUNCTION_ARN")
     deployment_state_machine_arn: str = Field(default="", alias="DEPLOYMENT_STATE_MACHINE_ARN")
+    # `Profile baseline` (docs/pipelines.md, "Baseline"): how many rows of the training split it reads
+    # at most, and how many values of each numeric feature the baseline keeps as its sorted sample.
+    baseline_max_rows: int = Field(default=200_000, gt=0, le=10_000_000, alias="BASELINE_MAX_ROWS")
+    baseline_sample_size: int = Field(default=10_000, gt=0, le=1_000_000, alias="BASELINE_SAMPLE_SIZE")
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> PipelineSettings:
@@ -46,6 +51,7 @@ class PipelineSettings(BaseModel):
             "CollectEvaluationFunctionArn": self.collect_evaluation_function_arn,
             "RegisterVersionFunctionArn": self.register_version_function_arn,
             "AwaitApprovalFunctionArn": self.await_approval_function_arn,
+            "ProfileBaselineFunctionArn": self.profile_baseline_function_arn,
             "ModelDeploymentStateMachineArn": self.deployment_state_machine_arn,
             "SageMakerRoleArn": self.sagemaker_role_arn,
         }

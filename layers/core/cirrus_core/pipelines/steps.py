@@ -18,6 +18,7 @@ from cirrus_core.settings import get_settings
 
 if TYPE_CHECKING:
     from cirrus_core.pipelines.approvals import Approvals
+    from cirrus_core.pipelines.baseline_profile import BaselineProfiler
     from cirrus_core.pipelines.evaluation import EvaluationReader
     from cirrus_core.pipelines.prepare import PrepareRun
     from cirrus_core.pipelines.registration import VersionRegistrar
@@ -63,6 +64,21 @@ def evaluation_reader() -> EvaluationReader:
     from cirrus_core.pipelines.evaluation import EvaluationReader
 
     return EvaluationReader(boto3.client("s3"))
+
+
+@functools.cache
+def baseline_profiler() -> BaselineProfiler:
+    """`Profile baseline`: reads the raw training split, builds the baseline with the science layer."""
+    from cirrus_core.pipelines.baseline_profile import BaselineProfiler, build_with_science
+
+    settings = get_pipeline_settings()
+    return BaselineProfiler(
+        boto3.client("s3"),
+        get_settings().artifact_bucket,
+        max_rows=settings.baseline_max_rows,
+        max_sample_size=settings.baseline_sample_size,
+        build=build_with_science,
+    )
 
 
 @functools.cache

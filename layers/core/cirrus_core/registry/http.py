@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel
 
-from cirrus_core.registry.models import MAX_VERSION, MODEL_ID_PATTERN
+from cirrus_core.registry.primitives import MAX_VERSION, MODEL_ID_PATTERN
 
 ModelIdPath = Annotated[str, Path(pattern=MODEL_ID_PATTERN, max_length=63, description="The model id.")]
 VersionPath = Annotated[int, Path(ge=1, le=MAX_VERSION, description="The version number.")]

@@ -8,18 +8,18 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-MODEL_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-MAX_VERSION = 1_000_000_000
+# Re-exported: the registry's models are where most modules have always found these.
+from cirrus_core.registry.primitives import Environment as Environment
+from cirrus_core.registry.primitives import ModelId as ModelId
+from cirrus_core.registry.primitives import S3Uri as S3Uri
+from cirrus_core.registry.primitives import VersionNumber as VersionNumber
 
-ModelId = Annotated[str, StringConstraints(pattern=MODEL_ID_PATTERN, max_length=63)]
-VersionNumber = Annotated[int, Field(ge=1, le=MAX_VERSION)]
 # Printable text without control characters (tab and newline allowed in free text).
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Comment = Annotated[str, StringConstraints(max_length=1024, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 FrameworkVersion = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,31}$")]
 ParamKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:/-]{1,128}$")]
-S3Uri = Annotated[str, StringConstraints(min_length=6, max_length=1024, pattern=r"^s3://")]
 TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 _.:/=+@-]{1,128}$")]
 TagValue = Annotated[str, StringConstraints(max_length=256, pattern=r"^[A-Za-z0-9 _.:/=+@-]*$")]
 TrainingJobName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
@@ -34,14 +34,6 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 # NaN and infinities are refused: JSON cannot carry them, so they would be stored as null and the
 # version could no longer be read back.
 HyperparameterValue = Annotated[str, StringConstraints(max_length=1024)] | int | FiniteFloat | bool
-
-
-class Environment(StrEnum):
-    """Deployment environments; each has one alias per model."""
-
-    DEV = "dev"
-    STAGING = "staging"
-    PROD = "prod"
 
 
 class ApprovalStatus(StrEnum):
@@ -86,6 +78,11 @@ class RegisterModelRequest(_Strict):
         description='s3:// URI of a JSON Lines file of sample requests (`{"content_type", "body"}` '
         "per line, at most 20) that deployments send as their smoke test.",
     )
+    baseline_uri: S3Uri | None = Field(
+        default=None,
+        description="s3:// URI of the version's drift baseline (the training data's profile that "
+        "monitoring compares captured traffic with), in the artifact buckets or the monitoring bucket.",
+    )
     training_job_name: TrainingJobName | None = None
     pipeline_execution_arn: ExecutionArn | None = None
     parent_version: VersionNumber | None = Field(
@@ -121,6 +118,7 @@ class ModelVersion(BaseModel):
     artifact_location: str
     dataset_uri: str | None = None
     sample_payloads_uri: str | None = None
+    baseline_uri: str | None = None
     training_job_name: str | None = None
     pipeline_execution_arn: str | None = None
     parent_version: int | None = None

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from cirrus_core.registry.models import Environment, ModelVersion, Promotion, RegisteredModel
+from cirrus_core.registry.primitives import model_pk, version_sk
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -64,12 +65,8 @@ class Changes:
     audit: AuditEntry | None = None
 
 
-def _model_pk(model_id: str) -> str:
-    return f"MODEL#{model_id}"
-
-
-def _version_sk(version: int) -> str:
-    return f"VERSION#{version:010d}"
+_model_pk = model_pk
+_version_sk = version_sk
 
 
 def _promotion_prefix(environment: Environment) -> str:

@@ -1,4 +1,5 @@
-"""Registry rules: versioning, approvals, promotion through aliases, rollback, retirement, lineage.
+"""Registry rules: versioning, approvals, promotion through aliases, rollback, retirement, lineage,
+drift baselines.
 
 Every change re-reads the model, applies the rules, and commits one transaction conditioned on the
 model's revision; a lost race is retried with jittered backoff. So version numbers never collide
@@ -106,6 +107,7 @@ class RegistryService:
         publisher: Publisher,
         artifact_buckets: frozenset[str],
         *,
+        baseline_buckets: frozenset[str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
         max_attempts: int = 60,
@@ -113,6 +115,8 @@ class RegistryService:
         self._repository = repository
         self._publisher = publisher
         self._artifact_buckets = artifact_buckets
+        # Where drift baselines may live: the artifact buckets, plus the monitoring bucket if any.
+        self._baseline_buckets = artifact_buckets if baseline_buckets is None else baseline_buckets
         self._clock = clock
         self._sleep = sleep
         self._max_attempts = max_attempts
@@ -129,6 +133,8 @@ class RegistryService:
         check_s3_uri(request.artifact_location, self._artifact_buckets)
         if request.sample_payloads_uri is not None:
             check_s3_uri(request.sample_payloads_uri, self._artifact_buckets, field="sample_payloads_uri")
+        if request.baseline_uri is not None:
+            self._check_baseline_uri(request.baseline_uri)
         if request.dataset_uri is not None:
             check_s3_uri(
                 request.dataset_uri, None, field="dataset_uri", error=InvalidDatasetUri, prefix_allowed=True
@@ -171,6 +177,7 @@ class RegistryService:
                 artifact_location=request.artifact_location,
                 dataset_uri=request.dataset_uri,
                 sample_payloads_uri=request.sample_payloads_uri,
+                baseline_uri=request.baseline_uri,
                 training_job_name=request.training_job_name,
                 pipeline_execution_arn=request.pipeline_execution_arn,
                 parent_version=request.parent_version,
@@ -669,6 +676,39 @@ class RegistryService:
         )
         return changes, [event], result
 
+    # -- drift baselines --------------------------------------------------------------------------
+
+    def link_baseline(self, model_id: str, version: int, baseline_uri: str, caller: Caller) -> ModelVersion:
+        """Set (or replace) the drift baseline of an existing version.
+
+        The monitoring API calls this once it has built a baseline for a version registered without
+        one. The caller must be allowed to register versions of the model (`RegisterModel`): a
+        baseline is part of what a version was registered with. Linking the URI the version already
+        has changes nothing and writes nothing. No lifecycle event is published; the audit record,
+        `link_baseline`, is written in the change's own transaction.
+        """
+        authorize(caller.principal, "RegisterModel", Resource.model(model_id))
+        self._check_baseline_uri(baseline_uri)
+
+        def change(record: ModelRecord | None, now: datetime) -> Outcome[ModelVersion]:
+            record = self._live_model(record, model_id)
+            current = self._effective(self._require_version(model_id, version), record.model)
+            if current.retired:
+                raise VersionRetired(
+                    f"Version {version} of '{model_id}' is retired: its baseline is kept as is."
+                )
+            if current.baseline_uri == baseline_uri:
+                return None, [], current
+            updated = current.model_copy(update={"baseline_uri": baseline_uri, "updated_at": now})
+            return self._bump(record, now, updated_versions=[updated]), [], updated
+
+        return self._mutate(
+            model_id, change, caller, unpublished=("link_baseline", f"model/{model_id}/version/{version}")
+        )
+
+    def _check_baseline_uri(self, uri: str) -> None:
+        check_s3_uri(uri, self._baseline_buckets, field="baseline_uri")
+
     # -- retirement -------------------------------------------------------------------------------
 
     def retire(self, model_id: str, version: int | None, caller: Caller) -> RetireResult:
@@ -714,14 +754,21 @@ class RegistryService:
         model_id: str,
         change: Callable[[ModelRecord | None, datetime], Outcome[ResultT]],
         caller: Caller,
+        *,
+        unpublished: tuple[str, str] | None = None,
     ) -> ResultT:
+        """Apply `change` to the model and commit it with its audit record, retrying lost races.
+
+        `unpublished` is the audit (action, resource) of a change that publishes no event; every
+        other change is named by the event it publishes.
+        """
         for attempt in range(self._max_attempts):
             before = self._repository.get_model(model_id)
             now = self._clock()
             changes, events, result = change(before, now)
             if changes is None:
                 return result
-            changes.audit = self._change_entry(caller, before, changes, events, now)
+            changes.audit = self._change_entry(caller, before, changes, events, now, unpublished)
             try:
                 self._repository.commit(changes)
             except ConcurrentUpdate:
@@ -740,15 +787,20 @@ class RegistryService:
         changes: Changes,
         events: list[LifecycleEvent],
         now: datetime,
+        unpublished: tuple[str, str] | None = None,
     ) -> AuditEntry:
-        """The audit record of a change: every change publishes exactly one event, which names it."""
-        event = events[0]
-        action = _CHANGE_ACTIONS[event.detail_type]
-        model_id = changes.record.model.model_id
-        version = event.data.get("version")
-        resource = f"model/{model_id}"
-        if isinstance(version, int) and action not in _MODEL_LEVEL_ACTIONS:
-            resource = f"{resource}/version/{version}"
+        """The audit record of a change: the one event it publishes names it, else `unpublished`."""
+        if events:
+            event = events[0]
+            action = _CHANGE_ACTIONS[event.detail_type]
+            version = event.data.get("version")
+            resource = f"model/{changes.record.model.model_id}"
+            if isinstance(version, int) and action not in _MODEL_LEVEL_ACTIONS:
+                resource = f"{resource}/version/{version}"
+        elif unpublished is not None:
+            action, resource = unpublished
+        else:  # pragma: no cover - a programming error, caught by the tests of each operation
+            raise ValueError("a registry change without an event must name its audit action")
         written = [*changes.new_versions, *changes.updated_versions, *changes.promotions]
         return _entry(
             caller,

@@ -12,6 +12,7 @@ from cirrus_core.observability import logger
 from cirrus_core.registry.artifacts import allowed_artifact_buckets
 from cirrus_core.registry.repository import RegistryRepository
 from cirrus_core.registry.service import RegistryService
+from cirrus_core.registry.settings import RegistrySettings
 from cirrus_core.settings import get_settings
 
 EVENT_SOURCE = "cirrus.registry"
@@ -21,6 +22,9 @@ EVENT_SOURCE = "cirrus.registry"
 def registry_service() -> RegistryService:
     """The registry service of this execution environment."""
     settings = get_settings()
+    allowlist = settings.artifact_bucket_allowlist
+    # Baselines may also live in the monitoring bucket (the monitoring API builds them there).
+    monitoring_bucket = RegistrySettings.from_environ().monitoring_bucket
     return RegistryService(
         RegistryRepository(boto3.client("dynamodb"), settings.registry_table, audit_trail()),
         EventPublisher(
@@ -29,5 +33,6 @@ def registry_service() -> RegistryService:
             EVENT_SOURCE,
             correlation_id=logger.get_correlation_id,
         ),
-        allowed_artifact_buckets(settings.artifact_bucket, settings.artifact_bucket_allowlist),
+        allowed_artifact_buckets(settings.artifact_bucket, allowlist),
+        baseline_buckets=allowed_artifact_buckets(settings.artifact_bucket, (*allowlist, monitoring_bucket)),
     )
