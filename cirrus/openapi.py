@@ -58,6 +58,10 @@ TAGS = (
     Tag(name="pipelines", description="Pipeline definitions, runs, schedules and CI/CD triggers."),
     Tag(name="serving", description="Predictions from deployed models, and batch transform jobs."),
     Tag(
+        name="monitoring",
+        description="Drift baselines and configs, drift alert rules, drift monitor runs and their reports.",
+    ),
+    Tag(
         name="deployments",
         description="Versions on endpoints: deploy with smoke tests and roll back, undeploy.",
     ),

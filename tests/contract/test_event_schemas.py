@@ -105,7 +105,13 @@ def test_schema_objects_require_every_property_and_allow_no_other(path: Path) ->
 
 
 # The module whose functions publish each family of events (DESIGN: `source` is `cirrus.<module>`).
-SOURCE_MODULES = {"model": "registry", "pipeline": "pipelines", "batch": "serving", "edge": "serving"}
+SOURCE_MODULES = {
+    "model": "registry",
+    "pipeline": "pipelines",
+    "batch": "serving",
+    "edge": "serving",
+    "drift": "monitoring",
+}
 # Detail-types of a family that another module publishes (model.rolled_back comes from both).
 SOURCE_OVERRIDES = {
     "model.deployed": "serving",

@@ -61,6 +61,13 @@ EXPECTED: dict[tuple[str, str | None], frozenset[str]] = {
     ("ListEdgePackages", None): EVERYONE,
     ("GetEdgePackage", None): EVERYONE,
     ("VerifyEdgePackage", None): EVERYONE,
+    ("GetDriftConfig", None): EVERYONE,
+    ("PutDriftConfig", None): ADMINS,
+    ("CreateBaseline", None): DATA_USERS,
+    ("CreateAlert", None): ADMINS,
+    ("StartDriftRun", None): DATA_USERS,
+    ("ListDriftRuns", None): EVERYONE,
+    ("GetDriftRun", None): EVERYONE,
 }
 
 # The users of the unit tests: one per role, each with a subject of their own.

@@ -25,14 +25,23 @@ TABLE_NAMES = {
     "SecurityTable": "cirrus-test-security",
     "PipelinesTable": "cirrus-test-pipelines",
     "ServingTable": "cirrus-test-serving",
+    "MonitoringTable": "cirrus-test-monitoring",
 }
 # Every authenticated request counts against its caller's limit, refused ones included: those
 # counters are not state a refusal could have changed, so snapshots leave them out.
-STATE_TABLES = ("RegistryTable", "IdempotencyTable", "SecurityTable", "PipelinesTable", "ServingTable")
+STATE_TABLES = (
+    "RegistryTable",
+    "IdempotencyTable",
+    "SecurityTable",
+    "PipelinesTable",
+    "ServingTable",
+    "MonitoringTable",
+)
 EVENT_BUS = "cirrus-test"
 ARTIFACT_BUCKET = "cirrus-artifacts-123456789012"
 ALLOWLISTED_BUCKET = "shared-models-123456789012"
 CAPTURE_BUCKET = "cirrus-capture-123456789012"
+MONITORING_BUCKET = "cirrus-monitoring-123456789012"
 
 
 @functools.cache
@@ -180,6 +189,9 @@ def environment() -> dict[str, str]:
         "REGISTER_VERSION_FUNCTION_ARN": (
             "arn:aws:lambda:us-east-1:123456789012:function:cirrus-test-register-version"
         ),
+        "PROFILE_BASELINE_FUNCTION_ARN": (
+            "arn:aws:lambda:us-east-1:123456789012:function:cirrus-test-profile-baseline"
+        ),
         "AWAIT_APPROVAL_FUNCTION_ARN": (
             "arn:aws:lambda:us-east-1:123456789012:function:cirrus-test-await-approval"
         ),
@@ -188,6 +200,8 @@ def environment() -> dict[str, str]:
         ),
         "SERVING_TABLE_NAME": TABLE_NAMES["ServingTable"],
         "CAPTURE_BUCKET": CAPTURE_BUCKET,
+        "MONITORING_TABLE_NAME": TABLE_NAMES["MonitoringTable"],
+        "MONITORING_BUCKET": MONITORING_BUCKET,
     }
 
 

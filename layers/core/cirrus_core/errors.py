@@ -437,3 +437,58 @@ class EdgeCompilationFailed(EdgeStepError):
     """The Neo compilation job failed, stopped, or did not finish within the polls allowed."""
 
     code = "edge_compilation_failed"
+
+
+# -- monitoring: drift ----------------------------------------------------------------------------
+
+
+class UnknownFeature(UnprocessableEntity):
+    """A drift config names a feature the model's baseline does not have."""
+
+    code = "unknown_feature"
+
+
+class InvalidDriftConfig(UnprocessableEntity):
+    """A drift config the engine cannot run (a bound the schema cannot express)."""
+
+    code = "invalid_drift_config"
+
+
+class InvalidEvaluationWindow(UnprocessableEntity):
+    """An evaluation window that does not parse, is too short or too long, or ends in the future."""
+
+    code = "invalid_evaluation_window"
+
+
+class NoBaseline(Conflict):
+    """The version has no drift baseline to compare with (build one: POST /monitoring/baselines)."""
+
+    code = "no_baseline"
+
+
+class InvalidBaselineSource(UnprocessableEntity):
+    """A baseline's dataset outside the artifact buckets, unreadable, empty, or not the declared format."""
+
+    code = "invalid_baseline_source"
+
+
+class UnsupportedAlertType(UnprocessableEntity):
+    code = "unsupported_alert_type"
+
+
+class DriftRunNotFound(CirrusError):
+    status = 404
+    code = "drift_run_not_found"
+
+
+class DriftReportNotReady(Conflict):
+    """The run has not finished, or ended without a report (insufficient data, failure)."""
+
+    code = "drift_report_not_ready"
+
+
+class MonitoringStepError(CirrusError):
+    """Raised inside a drift monitor step: Step Functions sees the class name as the error."""
+
+    status = 500
+    code = "monitoring_step_error"

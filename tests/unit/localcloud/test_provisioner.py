@@ -55,7 +55,11 @@ def test_every_template_resource_is_deployed(cirrus: Deployment) -> None:
         if resource["Type"] == "AWS::Serverless::Function":
             assert cirrus.resource(logical_id).type_name == "AWS::Lambda::Function"
             assert cirrus.resource(f"{logical_id}Role").type_name == "AWS::IAM::Role"
-    assert len(cirrus.of_type("AWS::Lambda::LayerVersion")) == 1
+    # SAM names a layer version after its layer plus a hash of its content.
+    layers = sorted(
+        layer.logical_id.rstrip("0123456789abcdef") for layer in cirrus.of_type("AWS::Lambda::LayerVersion")
+    )
+    assert layers == ["CoreLayer", "ScienceLayer"]
     assert cirrus.resource("CirrusApi").type_name == "AWS::ApiGateway::RestApi"
 
 
@@ -172,33 +176,55 @@ def test_the_tls_only_bucket_statement_is_reported_not_applied(
     assert any("DenyInsecureTransport" in note for note in cirrus.notes)
 
 
-def test_functions_have_the_layer_and_a_resolved_environment(cirrus: Deployment, emulator: Emulator) -> None:
+def _layer(cirrus: Deployment, name: str) -> Any:
+    """The layer version SAM made of template layer `name` (its logical id is the name plus a hash)."""
+    (layer,) = [
+        layer
+        for layer in cirrus.of_type("AWS::Lambda::LayerVersion")
+        if layer.logical_id.rstrip("0123456789abcdef") == name
+    ]
+    return layer
+
+
+def test_functions_have_their_layers_and_a_resolved_environment(
+    cirrus: Deployment, emulator: Emulator
+) -> None:
     lambda_ = emulator.client("lambda")
-    (layer,) = cirrus.of_type("AWS::Lambda::LayerVersion")
+    core, science = _layer(cirrus, "CoreLayer").physical_id, _layer(cirrus, "ScienceLayer").physical_id
+    declared = _template_resources()
 
     for function in cirrus.of_type("AWS::Lambda::Function"):
         config = lambda_.get_function_configuration(FunctionName=function.physical_id)
         variables = config["Environment"]["Variables"]
-        assert [item["Arn"] for item in config["Layers"]] == [layer.physical_id]
+        properties = declared[function.logical_id]["Properties"]
+        # Globals give the core layer; the drift functions add the science layer after it.
+        expected = [core, science] if properties.get("Layers") == [{"Ref": "ScienceLayer"}] else [core]
+        assert [item["Arn"] for item in config["Layers"]] == expected
         assert variables["REGISTRY_TABLE_NAME"] == cirrus.physical_id("RegistryTable")
         assert variables["IDEMPOTENCY_TABLE_NAME"] == cirrus.physical_id("IdempotencyTable")
         assert variables["EVENT_BUS_NAME"] == "cirrus-dev"
         assert variables["ARTIFACT_BUCKET"] == cirrus.physical_id("ArtifactBucket")
         assert config["Architectures"] == ["arm64"]
-        # Globals give 15 s; a function may ask for more (preparing a pipeline run takes 60).
-        timeout = _template_resources()[function.logical_id]["Properties"].get("Timeout", 15)
-        assert (config["Timeout"], config["MemorySize"], config["Runtime"]) == (timeout, 256, "python3.13")
+        # Globals give 15 s and 256 MB; a function may ask for more (preparing a pipeline run takes 60).
+        timeout = properties.get("Timeout", 15)
+        memory = properties.get("MemorySize", 256)
+        assert (config["Timeout"], config["MemorySize"], config["Runtime"]) == (timeout, memory, "python3.13")
         assert config["Role"] == cirrus.resource(f"{function.logical_id}Role").attributes["Arn"]
 
 
-def test_the_layer_is_packaged_under_python_without_bytecode(cirrus: Deployment, emulator: Emulator) -> None:
-    (layer,) = cirrus.of_type("AWS::Lambda::LayerVersion")
-    key = layer.properties["Content"]["S3Key"]
+@pytest.mark.parametrize(
+    ("layer_id", "module"),
+    [("CoreLayer", "python/cirrus_core/api.py"), ("ScienceLayer", "python/cirrus_science/drift/engine.py")],
+)
+def test_each_layer_is_packaged_under_python_without_bytecode(
+    cirrus: Deployment, emulator: Emulator, layer_id: str, module: str
+) -> None:
+    key = _layer(cirrus, layer_id).properties["Content"]["S3Key"]
 
     body = emulator.client("s3").get_object(Bucket=DEPLOYMENT_BUCKET, Key=key)["Body"].read()
     names = zipfile.ZipFile(io.BytesIO(body)).namelist()
 
-    assert "python/cirrus_core/api.py" in names
+    assert module in names
     assert all(name.startswith("python/") for name in names)
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
 

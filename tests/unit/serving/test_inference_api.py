@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import functions.serving.predict as predict_module
+from cirrus_core.serving.environments import EnvironmentDirectory
 from cirrus_core.serving.inference import EndpointAnswer, InferenceService, InvocationError
-from cirrus_core.serving.inference_adapters import EnvironmentDirectory
 from tests.support.api import ApiResponse, build_event, call
 from tests.support.authz import claims
 from tests.support.aws import TABLE_NAMES

@@ -18,8 +18,8 @@ import functions.serving.predict as predict_module
 from cirrus import cli as cli_module
 from cirrus.cli import cli
 from cirrus_core.observability import metrics
+from cirrus_core.serving.environments import EnvironmentDirectory
 from cirrus_core.serving.inference import EndpointAnswer, InferenceService
-from cirrus_core.serving.inference_adapters import EnvironmentDirectory
 from tests.support.api import build_event, call
 from tests.support.authz import claims
 from tests.support.aws import TABLE_NAMES

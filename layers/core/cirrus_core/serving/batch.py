@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol, Self
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from cirrus_core.api import API_PREFIX
+from cirrus_core.arns import execution_arn_of
 from cirrus_core.audit.entries import entry_for
 from cirrus_core.audit.models import AuditCategory
 from cirrus_core.authz import Resource, authorize, determining_policies
@@ -174,12 +175,6 @@ class ModelEnsurer(Protocol):
 
 class EventSink(Protocol):
     def publish(self, events: Sequence[LifecycleEvent]) -> None: ...
-
-
-def execution_arn_of(state_machine_arn: str, name: str) -> str:
-    """The ARN of the execution `name` of a state machine (an unqualified state machine ARN)."""
-    head, _, machine = state_machine_arn.rpartition(":stateMachine:")
-    return f"{head}:execution:{machine}:{name}"
 
 
 def transform_job_name(base_name: str, job_id: str) -> str:

@@ -14,7 +14,7 @@ from cirrus_core.registry.artifacts import allowed_artifact_buckets
 from cirrus_core.registry.repository import RegistryRepository
 from cirrus_core.serving.batch import BatchService, BatchSteps
 from cirrus_core.serving.batch_store import BatchExecutions, BatchStore, RegistryVersions
-from cirrus_core.serving.inference_adapters import EnvironmentDirectory
+from cirrus_core.serving.environments import EnvironmentDirectory
 from cirrus_core.serving.settings import get_serving_settings
 from cirrus_core.settings import get_settings
 

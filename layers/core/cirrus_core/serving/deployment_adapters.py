@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from cirrus_core.arns import execution_arn_of
+
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_stepfunctions import SFNClient
@@ -275,8 +277,7 @@ class DeploymentExecutions:
         self._arn = state_machine_arn
 
     def execution_arn(self, deployment_id: str) -> str:
-        head, _, name = self._arn.rpartition(":stateMachine:")
-        return f"{head}:execution:{name}:{deployment_id}"
+        return execution_arn_of(self._arn, deployment_id)
 
     def start(self, deployment_id: str, execution_input: dict[str, Any]) -> str:
         response = self._client.start_execution(

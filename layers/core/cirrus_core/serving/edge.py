@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from cirrus_core.api import API_PREFIX
+from cirrus_core.arns import execution_arn_of
 from cirrus_core.audit.entries import entry_for
 from cirrus_core.audit.models import AuditCategory
 from cirrus_core.authz import Resource, authorize, determining_policies
@@ -176,12 +177,6 @@ class EventSink(Protocol):
 def compilation_job_name(base_name: str, package_id: str) -> str:
     """docs/serving.md: `sagemaker_name(base, f"edge-{package_id[:12]}")`."""
     return sagemaker_name(base_name, f"edge-{package_id[:12]}")
-
-
-def execution_arn_of(state_machine_arn: str, name: str) -> str:
-    """The ARN of the execution `name` of a state machine (an unqualified state machine ARN)."""
-    head, _, machine = state_machine_arn.rpartition(":stateMachine:")
-    return f"{head}:execution:{machine}:{name}"
 
 
 def pem_of(der: bytes) -> str:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from cirrus_core.caller import Caller
+    from cirrus_core.serving.environments import ServingEndpoint
 
 # Environment states in which the endpoint answers (docs/serving.md, "Serving table").
 SERVING_STATUSES = frozenset({"deployed", "deploying"})
@@ -68,15 +69,6 @@ class Prediction(BaseModel):
     predictions: Any = Field(
         description="The endpoint's answer: parsed when it is JSON, else its text (CSV, for instance)."
     )
-
-
-@dataclass(frozen=True)
-class ServingEndpoint:
-    """Where an environment's requests go: the endpoint and the version behind it."""
-
-    endpoint_name: str
-    version: int
-    status: str
 
 
 @dataclass(frozen=True)

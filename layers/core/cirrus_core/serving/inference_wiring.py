@@ -8,12 +8,9 @@ import boto3
 from botocore.config import Config
 
 from cirrus_core.observability import metrics
+from cirrus_core.serving.environments import EnvironmentDirectory
 from cirrus_core.serving.inference import InferenceService
-from cirrus_core.serving.inference_adapters import (
-    EnvironmentDirectory,
-    InferenceMetricsRecorder,
-    SageMakerRuntimeInvoker,
-)
+from cirrus_core.serving.inference_adapters import InferenceMetricsRecorder, SageMakerRuntimeInvoker
 from cirrus_core.serving.settings import get_serving_settings
 
 # API Gateway gives up after 29 s; an answer later than that reaches nobody. Two attempts at most:
