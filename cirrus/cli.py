@@ -931,6 +931,246 @@ def _follow_batch_job(client: CirrusClient, model_id: str, job_id: str, interval
     sys.exit(0 if job.status == "succeeded" else 1)
 
 
+# ------------------------------------------------------------------------------------------ monitoring
+
+
+@cli.group()
+@api_options(role_note="default ml_engineer; drift configs and alert rules need admin (system_config)")
+@click.pass_context
+def monitor(ctx: click.Context, api_url: str | None, token: str | None, role: str | None) -> None:
+    """Monitoring: drift baselines, configs, alert rules and drift runs."""
+    ctx.obj = _ClientFactory(api_url, token, role)
+
+
+@monitor.group("drift")
+def monitor_drift() -> None:
+    """Drift detection: baselines, configs and monitor runs."""
+
+
+@monitor_drift.command("baseline")
+@click.argument("model_id")
+@click.argument("version", type=int)
+@click.option(
+    "--dataset", "dataset_uri", required=True, help="s3:// CSV (with a header) or JSON Lines object."
+)
+@click.option(
+    "--format", "dataset_format", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
+)
+@click.option("--target", "target_column", help="The label column, left out of the baseline.")
+@click.option("--exclude", "exclude_columns", multiple=True, help="A column to leave out (repeatable).")
+@click.option(
+    "--type",
+    "feature_types",
+    multiple=True,
+    metavar="NAME=numeric|categorical",
+    help="Force a feature's kind (repeatable); others are inferred.",
+)
+@click.pass_context
+def drift_baseline(
+    ctx: click.Context,
+    model_id: str,
+    version: int,
+    dataset_uri: str,
+    dataset_format: str,
+    target_column: str | None,
+    exclude_columns: tuple[str, ...],
+    feature_types: tuple[str, ...],
+) -> None:
+    """Build VERSION's drift baseline from a dataset and link it to the version."""
+    kinds = dict(_key_value(item, "--type") for item in feature_types)
+    _run(
+        ctx,
+        lambda client: client.create_baseline(
+            model_id,
+            version,
+            dataset_uri,
+            target_column=target_column,
+            exclude_columns=list(exclude_columns) or None,
+            feature_types=kinds or None,
+            dataset_format=dataset_format,
+        ),
+    )
+
+
+@monitor_drift.command("config")
+@click.argument("model_id")
+@click.option(
+    "--set",
+    "settings_file",
+    type=click.File("r"),
+    help="A JSON file (or - for stdin) with the whole config to store; without it, show the config.",
+)
+@click.pass_context
+def drift_config(ctx: click.Context, model_id: str, settings_file: Any) -> None:
+    """Show MODEL_ID's drift config, or replace it with --set FILE."""
+    if settings_file is None:
+        _run(ctx, lambda client: client.get_drift_config(model_id))
+        return
+    try:
+        config = json.load(settings_file)
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"not JSON: {error}", param_hint="--set") from error
+    if not isinstance(config, dict):
+        raise click.BadParameter("the config must be a JSON object", param_hint="--set")
+    _run(ctx, lambda client: client.put_drift_config(model_id, config))
+
+
+@monitor_drift.command("run")
+@click.argument("model_id")
+@click.option("--environment", "--env", type=click.Choice(ENVIRONMENTS), default="prod", show_default=True)
+@click.option("--window", default="1h", show_default=True, help="The last N minutes/hours/days: 30m, 1h, 1d.")
+@click.option("--follow", is_flag=True, help="Wait for the verdict; exit 2 when features drifted.")
+@click.option("--interval", type=click.FloatRange(min=0.2), default=2.0, show_default=True, help="Seconds.")
+@click.pass_context
+def drift_run(
+    ctx: click.Context, model_id: str, environment: str, window: str, follow: bool, interval: float
+) -> None:
+    """Check the environment's captured traffic of the last --window against its version's baseline."""
+    from cirrus.client import CirrusApiError
+
+    client = ctx.find_object(_ClientFactory)()  # type: ignore[misc]
+    try:
+        run = client.start_drift_run(model_id, environment=environment, window=window)
+    except CirrusApiError as error:
+        _print_api_error(error)
+        sys.exit(1)
+    if not follow:
+        click.echo(run.model_dump_json(indent=2))
+        return
+    click.echo(f"Drift run {run.run_id}: {run.status}")
+    sys.exit(_follow_drift_run(client, model_id, run.run_id, interval))
+
+
+@monitor_drift.command("list")
+@click.argument("model_id")
+@click.option("--environment", "--env", type=click.Choice(ENVIRONMENTS))
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@click.option("--next-token")
+@click.pass_context
+def drift_list(
+    ctx: click.Context, model_id: str, environment: str | None, limit: int, next_token: str | None
+) -> None:
+    """List MODEL_ID's drift runs, newest first."""
+    _run(
+        ctx,
+        lambda client: client.list_drift_runs(
+            model_id, environment=environment, limit=limit, next_token=next_token
+        ),
+    )
+
+
+@monitor_drift.command("show")
+@click.argument("model_id")
+@click.argument("run_id")
+@click.pass_context
+def drift_show(ctx: click.Context, model_id: str, run_id: str) -> None:
+    """A run with every feature's scores, thresholds and verdicts."""
+    _run(ctx, lambda client: client.get_drift_run(model_id, run_id))
+
+
+@monitor_drift.command("report")
+@click.argument("model_id")
+@click.argument("run_id")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the HTML here (default: stdout).",
+)
+@click.pass_context
+def drift_report(ctx: click.Context, model_id: str, run_id: str, output: Path | None) -> None:
+    """A finished run's HTML report."""
+    from cirrus.client import CirrusApiError
+
+    client = ctx.find_object(_ClientFactory)()  # type: ignore[misc]
+    try:
+        html = client.drift_report(model_id, run_id)
+    except CirrusApiError as error:
+        _print_api_error(error)
+        sys.exit(1)
+    if output is None:
+        click.echo(html)
+    else:
+        output.write_text(html, encoding="utf-8")
+        click.echo(f"Report written to {output}")
+
+
+@monitor.group("alerts")
+def monitor_alerts() -> None:
+    """Alert rules."""
+
+
+@monitor_alerts.command("create")
+@click.argument("model_id")
+@click.option("--type", "alert_type", default="drift_detection", show_default=True)
+@click.option(
+    "--threshold", type=float, required=True, help="drift_detection: share of drifted features, (0, 1]."
+)
+@click.option("--window", "evaluation_window", default="1h", show_default=True, help="5m to 7d.")
+@click.option("--environment", "--env", type=click.Choice(ENVIRONMENTS), default="prod", show_default=True)
+@click.option("--channel", "channels", multiple=True, help="A notification channel's name (repeatable).")
+@click.pass_context
+def alerts_create(
+    ctx: click.Context,
+    model_id: str,
+    alert_type: str,
+    threshold: float,
+    evaluation_window: str,
+    environment: str,
+    channels: tuple[str, ...],
+) -> None:
+    """Create an alert rule; a drift_detection rule schedules a monitor run every --window."""
+    _run(
+        ctx,
+        lambda client: client.create_alert(
+            model_id,
+            alert_type,
+            threshold,
+            evaluation_window=evaluation_window,
+            environment=environment,
+            notification_channels=list(channels),
+        ),
+    )
+
+
+def _key_value(item: str, option: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep or not name:
+        raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint=option)
+    return name, value
+
+
+def _follow_drift_run(client: CirrusClient, model_id: str, run_id: str, interval: float) -> int:
+    """Poll until the run ends and print its verdict: 0 no drift, 2 drift, 1 failed or no verdict."""
+    from cirrus.client import CirrusApiError
+
+    while True:
+        try:
+            run = client.get_drift_run(model_id, run_id)
+        except CirrusApiError as error:
+            _print_api_error(error)
+            return 1
+        if run.status != "running":
+            break
+        _sleep(interval)
+    click.echo(f"Drift run {run_id}: {run.status} ({run.rows or 0} rows)")
+    if run.status != "succeeded":
+        click.echo(f"  {run.failure_reason or 'no verdict'}", err=True)
+        return 1
+    for feature in run.features:
+        if feature.drifted:
+            scores = ", ".join(
+                f"{m.method} {m.score:.3g} (threshold {m.threshold:.3g}, {m.threshold_source})"
+                for m in feature.methods
+                if m.drifted
+            )
+            click.echo(f"  drifted: {feature.name}: {scores}")
+    if not run.drifted_features:
+        click.echo("  no feature drifted")
+    click.echo(f"  report: {run.links.get('report', run.report_uri)}")
+    return 2 if run.drifted_features else 0
+
+
 # ------------------------------------------------------------------------------------------ deployments
 
 

@@ -20,6 +20,14 @@ import requests
 from pydantic import BaseModel
 
 from cirrus_core.audit.models import AuditPage, VerifyReport
+from cirrus_core.monitoring.models import (
+    AlertRule,
+    BaselineView,
+    DriftConfigView,
+    DriftRun,
+    DriftRunPage,
+    DriftRunSummary,
+)
 from cirrus_core.pipelines.models import (
     PipelineDetail,
     PipelinePage,
@@ -480,6 +488,116 @@ class CirrusClient:
         """The server re-hashes every artifact and checks the manifest's signature with KMS."""
         path = f"/models/{_seg(model_id)}/edge-packages/{_seg(package_id)}/verification"
         return self._call("GET", path, EdgePackageVerification)
+
+    # -- monitoring -------------------------------------------------------------------------------
+
+    def create_baseline(
+        self,
+        model_id: str,
+        version: int,
+        dataset_uri: str,
+        *,
+        target_column: str | None = None,
+        exclude_columns: list[str] | None = None,
+        feature_types: Mapping[str, str] | None = None,
+        dataset_format: str = "csv",
+        idempotency_key: str | None = None,
+    ) -> BaselineView:
+        """Build a version's drift baseline from a dataset and link it to the version."""
+        fields: dict[str, Any] = {
+            "model_id": model_id,
+            "version": version,
+            "dataset_uri": dataset_uri,
+            "format": dataset_format,
+            "target_column": target_column,
+            "exclude_columns": exclude_columns,
+            "feature_types": dict(feature_types) if feature_types else None,
+        }
+        body = {name: value for name, value in fields.items() if value is not None}
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        return self._call("POST", "/monitoring/baselines", BaselineView, json=body, headers=headers)
+
+    def get_drift_config(self, model_id: str) -> DriftConfigView:
+        return self._call("GET", f"/monitoring/models/{_seg(model_id)}/drift-config", DriftConfigView)
+
+    def put_drift_config(self, model_id: str, config: Mapping[str, Any]) -> DriftConfigView:
+        """Replace the model's drift config (fields of DriftConfigRequest; others keep their defaults)."""
+        path = f"/monitoring/models/{_seg(model_id)}/drift-config"
+        return self._call("PUT", path, DriftConfigView, json=dict(config))
+
+    def create_alert(
+        self,
+        model_id: str,
+        alert_type: str,
+        threshold: float,
+        *,
+        evaluation_window: str = "1h",
+        environment: Environment | str = Environment.PROD,
+        notification_channels: list[str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> AlertRule:
+        """The spec's alert payload; a drift_detection rule schedules a monitor run every window."""
+        body = {
+            "model_id": model_id,
+            "alert_type": alert_type,
+            "threshold": threshold,
+            "evaluation_window": evaluation_window,
+            "environment": str(Environment(environment).value),
+            "notification_channels": notification_channels or [],
+        }
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        return self._call("POST", "/monitoring/alerts", AlertRule, json=body, headers=headers)
+
+    def start_drift_run(
+        self,
+        model_id: str,
+        *,
+        environment: Environment | str = Environment.PROD,
+        window: str | None = None,
+        window_start: datetime | None = None,
+        window_end: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> DriftRunSummary:
+        """Check the last `window` (default 1h), or `window_start`..`window_end`, of captured traffic."""
+        body: dict[str, Any] = {"environment": str(Environment(environment).value)}
+        if window is not None:
+            body["window"] = window
+        if window_start is not None and window_end is not None:
+            body["window_start"] = window_start.isoformat()
+            body["window_end"] = window_end.isoformat()
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        path = f"/monitoring/models/{_seg(model_id)}/drift-runs"
+        return self._call("POST", path, DriftRunSummary, json=body, headers=headers)
+
+    def list_drift_runs(
+        self,
+        model_id: str,
+        *,
+        environment: Environment | str | None = None,
+        limit: int = 50,
+        next_token: str | None = None,
+    ) -> DriftRunPage:
+        """A model's drift runs, newest first."""
+        env = str(Environment(environment).value) if environment is not None else None
+        params = _query(environment=env, limit=limit, next_token=next_token)
+        return self._call(
+            "GET", f"/monitoring/models/{_seg(model_id)}/drift-runs", DriftRunPage, params=params
+        )
+
+    def get_drift_run(self, model_id: str, run_id: str) -> DriftRun:
+        """A run with every feature's scores, thresholds and verdicts."""
+        return self._call("GET", f"/monitoring/models/{_seg(model_id)}/drift-runs/{_seg(run_id)}", DriftRun)
+
+    def drift_report(self, model_id: str, run_id: str) -> str:
+        """A finished run's HTML report."""
+        headers = {"Accept": "text/html"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        path = f"/monitoring/models/{_seg(model_id)}/drift-runs/{_seg(run_id)}/report"
+        response = self._session.get(f"{self._base}/api/v1{path}", headers=headers, timeout=self._timeout)
+        if response.status_code >= 400:
+            raise _api_error(response)
+        return response.text
 
     def _review(self, model_id: str, version: int, action: str, comment: str) -> ModelVersion:
         path = f"/models/{_seg(model_id)}/versions/{version}/{action}"

@@ -6,6 +6,7 @@ non-zero when any step does not behave as expected, so it doubles as an end-to-e
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import io
 import json
@@ -14,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
+    from cirrus_core.monitoring.models import DriftRun
     from cirrus_core.serving.deployment_models import Deployment
 
 Echo = Callable[[str], None]
@@ -37,6 +40,11 @@ RUN_TIMEOUT_SECONDS = 300.0
 DEMO_DATA = Path(__file__).resolve().parents[1] / "examples" / "demo_data.py"
 FAULTY_INFERENCE = Path(__file__).resolve().parents[1] / "examples" / "faulty_inference" / "inference.py"
 BATCH_ROWS = 40
+# Drift: requests of DRIFT_BATCH records each, DRIFT_REQUESTS times, before and after the shift.
+DRIFT_REQUESTS = 12
+DRIFT_BATCH = 50
+DRIFTED_FEATURES = ("amount", "channel")
+REPORTS_DIR = Path(".cirrus") / "demo"
 
 
 def demo_data() -> ModuleType:
@@ -419,6 +427,7 @@ def walk(
             {e.environment.value: e.version for e in d.environments} == {"staging": first, "prod": second}
         ),
     )
+    drift_step(w, second or 2)
     batch_step(w, rows, upload, download, second or 2)
     edge_step(w, second or 2)
     w.expect_refusal(
@@ -484,6 +493,100 @@ def deploy_step(w: Walkthrough, version: int, environment: str, title: str, expe
         outcome,
         begun,
     )
+
+
+def drift_step(w: Walkthrough, version: int) -> None:
+    """Normal traffic, then traffic with two features shifted; a monitor run after each."""
+    w.expect_ok(
+        "model_reviewer",
+        f"read v{version}'s drift baseline (the pipeline profiled its raw training split)",
+        lambda c: c.get_version(MODEL, version),
+        lambda v: f"baseline_uri {v.baseline_uri}",
+        holds=lambda v: bool(v.baseline_uri),
+    )
+    w.expect_refusal(
+        "admin",
+        "schedule a drift alert every 2 minutes (shorter than the 5-minute minimum)",
+        lambda c: c.create_alert(MODEL, "drift_detection", 0.2, evaluation_window="2m"),
+        422,
+        "validation_error",
+    )
+    w.expect_ok(
+        "admin",
+        "schedule a drift alert on prod: a monitor run every hour, firing at 20% of features drifted",
+        lambda c: c.create_alert(MODEL, "drift_detection", 0.2, evaluation_window="1h"),
+        lambda a: f"alert {a.alert_id}, schedule {a.schedule_expression}",
+    )
+    client = w.client("data_scientist")
+    normal = demo_data().generate(DRIFT_REQUESTS * DRIFT_BATCH, seed=11).drop(columns=["label"])
+    shifted = demo_data().generate(DRIFT_REQUESTS * DRIFT_BATCH, seed=12).drop(columns=["label"])
+    shifted["amount"] = (shifted["amount"] * 3.0).round(2)
+    shifted["channel"] = ["online" if i % 10 < 7 else c for i, c in enumerate(shifted["channel"])]
+    normal_start = _next_second()
+    _send_traffic(client, normal)
+    normal_end = _next_second()
+    _send_traffic(client, shifted)
+    shifted_end = _next_second()
+    expected: set[str] = set()
+    for label, start, end, drifted in (
+        ("normal", normal_start, normal_end, expected),
+        ("shifted", normal_end, shifted_end, set(DRIFTED_FEATURES)),
+    ):
+        run = w.expect_ok(
+            "data_scientist",
+            f"run the drift monitor over the {DRIFT_REQUESTS * DRIFT_BATCH} {label} transactions sent "
+            "to prod",
+            functools.partial(_finished_drift_run, start=start, end=end),
+            _describe_drift_run,
+            holds=functools.partial(_verdict_is, drifted),
+        )
+        if run is not None and run.drifted_features:
+            report = client.drift_report(MODEL, run.run_id)
+            REPORTS_DIR.mkdir(parents=True, exist_ok=True)
+            path = REPORTS_DIR / f"drift-report-{run.run_id}.html"
+            path.write_text(report, encoding="utf-8")
+            w.note(f"report: {path.resolve()} (also {run.report_uri})")
+
+
+def _verdict_is(drifted: set[str], run: DriftRun) -> bool:
+    return run.status == "succeeded" and set(run.drifted_features) == drifted
+
+
+def _next_second() -> datetime:
+    """A whole second strictly after now, once it has passed (capture times have second resolution)."""
+    moment = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()) + 0.01)
+    return moment
+
+
+def _send_traffic(client: CirrusClient, frame: Any) -> None:
+    records = json.loads(frame.to_json(orient="records"))
+    for index in range(0, len(records), DRIFT_BATCH):
+        client.predict(MODEL, {"instances": records[index : index + DRIFT_BATCH]}, environment="prod")
+
+
+def _finished_drift_run(client: CirrusClient, *, start: datetime, end: datetime) -> DriftRun:
+    started = client.start_drift_run(MODEL, environment="prod", window_start=start, window_end=end)
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        run = client.get_drift_run(MODEL, started.run_id)
+        if run.status != "running":
+            return run
+        time.sleep(0.2)
+    raise TimeoutError(f"drift run {started.run_id} did not finish")
+
+
+def _describe_drift_run(run: DriftRun) -> str:
+    if run.status != "succeeded":
+        return f"{run.status}: {run.failure_reason}"
+    drifted = []
+    for feature in run.features:
+        if feature.drifted:
+            psi = next((m for m in feature.methods if m.method == "psi"), None)
+            detail = f" (PSI {psi.score:.2f} >= {psi.threshold:.3f}, {psi.threshold_source})" if psi else ""
+            drifted.append(f"{feature.name}{detail}")
+    verdict = ", ".join(drifted) if drifted else "no feature drifted"
+    return f"{run.rows} rows, {len(run.features)} features checked: {verdict}"
 
 
 def batch_step(
