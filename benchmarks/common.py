@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 
 @dataclass(frozen=True)
@@ -49,3 +49,11 @@ def timed_ms(call: Callable[[], object], repeats: int) -> list[float]:
         call()
         samples.append((time.perf_counter() - started) * 1000)
     return samples
+
+
+def print_table(rows: Sequence[Figure]) -> None:
+    """Every figure in one table: median, min, max, and the ratio to its baseline."""
+    width = max(len(row.name) for row in rows)
+    print(f"\n{'benchmark':<{width}}  {'median':>10}  {'min':>10}  {'max':>10}  baseline / ratio")
+    for row in rows:
+        print(row.format(width))

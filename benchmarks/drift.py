@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from benchmarks import drift_data, evidently_env
-from benchmarks.common import Figure, timed_ms
+from benchmarks.common import Figure, print_table, timed_ms
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -521,10 +521,7 @@ def run() -> list[Figure]:
 
 def main() -> None:
     rows = run()
-    width = max(len(row.name) for row in rows)
-    print(f"\n{'benchmark':<{width}}  {'median':>10}  {'min':>10}  {'max':>10}  baseline / ratio")
-    for row in rows:
-        print(row.format(width))
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import Figure, timed_ms
+from benchmarks.common import Figure, print_table, timed_ms
 from cirrus_core.data.point_in_time import as_of_join
 
 if TYPE_CHECKING:
@@ -164,10 +164,7 @@ def run() -> list[Figure]:
 
 def main() -> None:
     rows = run()
-    width = max(len(row.name) for row in rows)
-    print(f"\n{'benchmark':<{width}}  {'median':>10}  {'min':>10}  {'max':>10}  baseline / ratio")
-    for row in rows:
-        print(row.format(width))
+    print_table(rows)
 
 
 if __name__ == "__main__":
