@@ -167,6 +167,38 @@ def matrix(clients: dict[str, CirrusClient], state: LocalCloudState) -> dict[str
         "GET /api/v1/models/{model_id}/edge-packages/{package_id}/verification": Cell(
             "GET", f"{model}/edge-packages/{'0' * 32}/verification", EVERYONE
         ),
+        # monitoring: no version has a baseline and nothing is deployed, so allowed roles are refused
+        # after authorization (409, 422, 404) and nothing is stored, scheduled or started.
+        "GET /api/v1/monitoring/models/{model_id}/drift-config": Cell(
+            "GET", f"/monitoring{model}/drift-config", EVERYONE
+        ),
+        "PUT /api/v1/monitoring/models/{model_id}/drift-config": Cell(
+            "PUT", f"/monitoring{model}/drift-config", ADMINS, {"feature_thresholds": {"x": {"psi": 0.1}}}
+        ),
+        "POST /api/v1/monitoring/baselines": Cell(
+            "POST",
+            "/monitoring/baselines",
+            DATA_USERS,
+            {"model_id": model_id, "version": 1, "dataset_uri": "s3://not-an-allowed-bucket/train.csv"},
+        ),
+        "POST /api/v1/monitoring/alerts": Cell(
+            "POST",
+            "/monitoring/alerts",
+            ADMINS,
+            {"model_id": model_id, "alert_type": "system_failures", "threshold": 0.5},
+        ),
+        "POST /api/v1/monitoring/models/{model_id}/drift-runs": Cell(
+            "POST", f"/monitoring{model}/drift-runs", DATA_USERS, {"environment": "staging", "window": "1h"}
+        ),
+        "GET /api/v1/monitoring/models/{model_id}/drift-runs": Cell(
+            "GET", f"/monitoring{model}/drift-runs", EVERYONE
+        ),
+        "GET /api/v1/monitoring/models/{model_id}/drift-runs/{run_id}": Cell(
+            "GET", f"/monitoring{model}/drift-runs/20240601T000000Z-000000000000", EVERYONE
+        ),
+        "GET /api/v1/monitoring/models/{model_id}/drift-runs/{run_id}/report": Cell(
+            "GET", f"/monitoring{model}/drift-runs/20240601T000000Z-000000000000/report", EVERYONE
+        ),
         "GET /api/v1/policies": Cell("GET", "/policies", ADMINS),
         "PUT /api/v1/policies/{policy_id}": Cell(
             "PUT", "/policies/matrix_probe", ADMINS, {"statement": INVALID_POLICY}
@@ -239,6 +271,14 @@ CELLS = [
     "GET /api/v1/models/{model_id}/edge-packages",
     "GET /api/v1/models/{model_id}/edge-packages/{package_id}",
     "GET /api/v1/models/{model_id}/edge-packages/{package_id}/verification",
+    "GET /api/v1/monitoring/models/{model_id}/drift-config",
+    "PUT /api/v1/monitoring/models/{model_id}/drift-config",
+    "POST /api/v1/monitoring/baselines",
+    "POST /api/v1/monitoring/alerts",
+    "POST /api/v1/monitoring/models/{model_id}/drift-runs",
+    "GET /api/v1/monitoring/models/{model_id}/drift-runs",
+    "GET /api/v1/monitoring/models/{model_id}/drift-runs/{run_id}",
+    "GET /api/v1/monitoring/models/{model_id}/drift-runs/{run_id}/report",
     "GET /api/v1/policies",
     "PUT /api/v1/policies/{policy_id}",
     "DELETE /api/v1/policies/{policy_id}",
