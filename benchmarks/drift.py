@@ -491,14 +491,17 @@ def _summary(rows: list[Figure], engine: Engine, evidently: dict[str, Any] | Non
         tag = f"@{_k(rows_count)}"
         cirrus = by_name[f"drift speed{tag}: Cirrus check_drift, reused calibration"]
         floor = by_name[f"drift speed{tag}: floor, np.sort of the window (baseline)"]
-        line = (
-            f"{tag}: Cirrus (reused calibration) / floor x{cirrus.median / floor.median:.2f} "
-            f"(target <= {FLOOR_TARGET})"
+        # The issue sets both targets at 100k rows; at smaller sizes the ratios are shown, not judged.
+        judged = rows_count == max(SPEED_SIZES)
+        line = f"{tag}: Cirrus (reused calibration) / floor x{cirrus.median / floor.median:.2f}" + (
+            f" (target <= {FLOOR_TARGET})" if judged else " (no target at this size)"
         )
         together = by_name.get(f"drift speed{tag}: Evidently 3 presets together")
         if together is not None:
             speedup = together.median / cirrus.median
-            line += f"; Evidently 3 presets / Cirrus x{speedup:.0f} (target >= {SPEEDUP_TARGET:.0f})"
+            line += f"; Evidently 3 presets / Cirrus x{speedup:.0f}" + (
+                f" (target >= {SPEEDUP_TARGET:.0f})" if judged else ""
+            )
         _log(line)
 
 
