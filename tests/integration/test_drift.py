@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from cirrus.cli import cli
 from cirrus.client import CirrusApiError, CirrusClient
 from tests.support.endpoints import ServedModel, serve_model, wait_for
 
@@ -181,3 +184,26 @@ def test_a_drift_alert_schedules_monitor_runs(
     )
     assert schedule["ScheduleExpression"] == "rate(30 minutes)"
     assert json.loads(schedule["Target"]["Input"])["alert_id"] == rule.alert_id
+
+
+def test_the_cli_runs_the_monitor_prints_the_drifted_feature_and_writes_the_report(
+    monitored: ServedModel,
+    windows: dict[str, tuple[datetime, datetime]],
+    local_cloud: LocalCloud,
+    tmp_path: Path,
+) -> None:
+    state = local_cloud.state
+    options = ["monitor", "--endpoint-url", state.api_url, "--token", state.token("data_scientist"), "drift"]
+    # The CLI checks the last --window; the shifted traffic is the newest, and the last 5 minutes
+    # hold both windows, so `b` drifts.
+    result = CliRunner().invoke(
+        cli, [*options, "run", monitored.model_id, "--window", "5m", "--follow", "--interval", "0.2"]
+    )
+
+    assert result.exit_code == 2, result.output
+    assert "drifted: b:" in result.output
+    run_id = result.output.split()[2].rstrip(":")
+    report = tmp_path / "report.html"
+    written = CliRunner().invoke(cli, [*options, "report", monitored.model_id, run_id, "-o", str(report)])
+    assert written.exit_code == 0, written.output
+    assert "<svg" in report.read_text(encoding="utf-8")
