@@ -5,6 +5,7 @@ and step as on AWS) that flag the shifted feature and only it."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,8 +42,7 @@ def send(client: CirrusClient, model_id: str, records: list[list[float]]) -> Non
 def next_second() -> datetime:
     """A whole second after now, once it has passed: capture times have one-second resolution."""
     moment = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    while datetime.now(UTC) < moment:
-        pass
+    time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()) + 0.01)
     return moment
 
 

@@ -244,3 +244,11 @@ def test_csv_numeric_cells_that_do_not_parse_stay_text() -> None:
     columns, _ = columns_from_csv("age,plan,score\nabc,pro,1\n", FEATURES, header=True)
 
     assert columns["age"].tolist() == ["abc"]
+
+
+def test_an_integer_beyond_float64_in_the_baseline_counts_as_missing() -> None:
+    baseline = build_baseline({"x": [10**400, -(10**400)] + [1.0, 2.0, 3.0] * 40})
+
+    reference = baseline.references["x"]
+    assert isinstance(reference, NumericReference)
+    assert (reference.n_missing, reference.n_present) == (2, 120)

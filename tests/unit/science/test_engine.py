@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import scipy.stats
-from cirrus_science.drift.baseline import Baseline, build_baseline
+from cirrus_science.drift.baseline import Baseline, FeatureSpec, build_baseline, columns_from_records
 from cirrus_science.drift.calibration import Calibration
 from cirrus_science.drift.config import DriftConfig, DriftConfigError
 from cirrus_science.drift.engine import (
@@ -471,3 +471,18 @@ def test_text_columns_are_counted_exactly_whatever_their_encoding(values: list[s
         assert counts[-1] == sum(n for c, n in expected.items() if c not in categories)
         assert missing == 0
         assert unseen == tuple(sorted(c for c in expected if c not in categories))
+
+
+def test_an_integer_beyond_float64_in_the_window_counts_as_missing_not_as_a_crash() -> None:
+    # GIVEN a numeric baseline, and a window where captured JSON carried an integer too large for a float
+    baseline = build_baseline({"x": [1.0, 2.0, 3.0, 4.0] * 30})
+    window, _ = columns_from_records([{"x": 10**400}, {"x": 2.0}] * 60, [FeatureSpec("x", "numeric")])
+
+    # WHEN the window is checked
+    result, _ = check_drift(baseline, window, DriftConfig(min_rows=30))
+
+    # THEN the huge values are missing values, and the rest is checked
+    feature = result.features[0]
+    assert feature.status == "checked"
+    assert feature.quality.missing_share == 0.5
+    assert feature.present_rows == 60

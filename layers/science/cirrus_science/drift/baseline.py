@@ -22,6 +22,7 @@ Turning captured data into columns
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -459,10 +460,9 @@ def _parse_number(cell: str) -> Any:
 
 def _numeric_column(values: list[Any]) -> npt.NDArray[Any]:
     if all(v is None or is_real_number(v) for v in values):
-        try:
+        # An integer beyond float64's range cannot take the fast path; the object column keeps it.
+        with contextlib.suppress(OverflowError):
             return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-        except OverflowError:
-            pass
     return _object_column(values)
 
 

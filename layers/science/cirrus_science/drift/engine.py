@@ -36,6 +36,7 @@ Speed
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import weakref
@@ -58,6 +59,7 @@ from cirrus_science.drift.reference import (
     CategoricalReference,
     NumericReference,
     as_1d_array,
+    as_float,
     is_missing_category,
     is_real_number,
 )
@@ -288,15 +290,14 @@ def _as_floats(column: npt.NDArray[Any]) -> tuple[FloatArray | None, int]:
         return None, int(column.shape[0])
     items = column.tolist()
     if all(t is type(None) or _is_number_type(t) for t in set(map(type, items))):
-        try:
+        # Numbers numpy cannot convert in one go (an integer beyond float64) take the per-item path.
+        with contextlib.suppress(OverflowError, TypeError, ValueError):
             return np.array(items, dtype=np.float64), 0
-        except (OverflowError, TypeError, ValueError):
-            pass
     floats = np.full(len(items), np.nan)
     non_numeric = 0
     for i, value in enumerate(items):
         if is_real_number(value):
-            floats[i] = float(value)
+            floats[i] = as_float(value)
         elif not is_missing_category(value):
             non_numeric += 1
     return floats, non_numeric

@@ -54,7 +54,7 @@ def split_numeric(values: Iterable[Any] | npt.ArrayLike) -> tuple[FloatArray, in
             if value is None:
                 floats[i] = np.nan
             elif is_real_number(value):
-                floats[i] = float(value)
+                floats[i] = as_float(value)
             else:
                 raise TypeError(f"non-numeric value {value!r} in a numeric feature")
     else:
@@ -90,6 +90,15 @@ def as_1d_array(values: Iterable[Any] | npt.ArrayLike) -> npt.NDArray[Any]:
     ):
         array = np.asarray(items, dtype=object)
     return array.reshape(-1)
+
+
+def as_float(value: Any) -> float:
+    """A real number as a float; an integer beyond float64's range becomes +/-inf, which every check
+    counts as missing (as it does any non-finite value)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def is_real_number(value: object) -> bool:
