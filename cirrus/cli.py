@@ -61,11 +61,18 @@ def local() -> None:
     show_default=True,
     help="The folder holding template.yaml.",
 )
-def local_up(port: int, aws_port: int, project_dir: Path) -> None:
+@click.option(
+    "--allow-receiver",
+    "receivers",
+    multiple=True,
+    metavar="http://127.0.0.1:PORT",
+    help="A local origin notification channels may point at (repeatable); other loopback stays refused.",
+)
+def local_up(port: int, aws_port: int, project_dir: Path, receivers: tuple[str, ...]) -> None:
     """Start the emulator, deploy template.yaml, create a user per role; run until Ctrl-C."""
     from cirrus.localcloud.cloud import LocalCloud
 
-    cloud = LocalCloud(project_dir.resolve(), api_port=port, aws_port=aws_port)
+    cloud = LocalCloud(project_dir.resolve(), api_port=port, aws_port=aws_port, local_receivers=receivers)
     with _spinner("Starting the local cloud") as step:
         info = cloud.start(progress=step)
     click.echo(info.describe())

@@ -20,7 +20,7 @@ import requests
 from cirrus.localcloud.clients import new_client
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from cirrus.localcloud.emulator import Emulator
     from cirrus.localcloud.gateway import LocalGateway
@@ -149,13 +149,19 @@ class LocalCloud:
         aws_port: int = 0,
         stage: str = "dev",
         state_dir: Path | None = None,
+        local_receivers: Sequence[str] = (),
     ) -> None:
-        """`state_dir` is where `.cirrus/local.json` goes (the project folder unless told otherwise)."""
+        """`state_dir` is where `.cirrus/local.json` goes (the project folder unless told otherwise).
+
+        `local_receivers`: `http://127.0.0.1:<port>` origins notification channels may point at
+        (the template's `LocalReceiverOrigins`); every other loopback or private destination stays refused.
+        """
         self._project_dir = project_dir
         self._state_dir = state_dir or project_dir
         self._api_port = api_port
         self._aws_port = aws_port
         self._stage = stage
+        self._local_receivers = tuple(local_receivers)
         self._emulator: Emulator | None = None
         self._gateway: LocalGateway | None = None
         self._deployment: Deployment | None = None
@@ -177,7 +183,13 @@ class LocalCloud:
             self._emulator,
             self._project_dir / "template.yaml",
             # Local endpoints are ready in a second or two, not the minutes SageMaker takes.
-            parameters={"Stage": self._stage, "EndpointPollSeconds": "1"},
+            parameters={
+                "Stage": self._stage,
+                "EndpointPollSeconds": "1",
+                # A failed notification is retried after 1 s, 2 s, 4 s ... rather than 30 s, 60 s ...
+                "AlertDeliveryBackoffSeconds": "1",
+                "LocalReceiverOrigins": ",".join(self._local_receivers),
+            },
             stack_name=f"cirrus-{self._stage}",
         )
         self._deployment = deployment

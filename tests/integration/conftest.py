@@ -13,14 +13,29 @@ import pytest
 from cirrus.client import CirrusClient
 from cirrus.localcloud.cloud import LocalCloud, LocalCloudState
 from tests.support.aws import ROOT
+from tests.support.receiver import Receiver, start_receiver
 
 ROLES = ("ml_engineer", "data_scientist", "model_reviewer", "admin")
 
 
 @pytest.fixture(scope="session")
-def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+def receiver() -> Iterator[Receiver]:
+    """A local HTTP receiver for notifications, allowed as a destination by the local cloud."""
+    server = start_receiver()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def local_cloud(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[LocalCloud]:
     """The whole platform on moto: template deployed, a user per role, the API on 127.0.0.1."""
-    cloud = LocalCloud(ROOT, state_dir=tmp_path_factory.mktemp("local-cloud-state"))
+    cloud = LocalCloud(
+        ROOT,
+        state_dir=tmp_path_factory.mktemp("local-cloud-state"),
+        local_receivers=[receiver.origin],
+    )
     cloud.start()
     try:
         yield cloud

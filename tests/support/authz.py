@@ -68,6 +68,21 @@ EXPECTED: dict[tuple[str, str | None], frozenset[str]] = {
     ("StartDriftRun", None): DATA_USERS,
     ("ListDriftRuns", None): EVERYONE,
     ("GetDriftRun", None): EVERYONE,
+    ("PutGroundTruth", None): DATA_USERS,
+    ("GetModelMetrics", None): EVERYONE,
+    ("ScrapeMetrics", None): EVERYONE,
+    ("ListAlerts", None): EVERYONE,
+    ("GetAlert", None): EVERYONE,
+    ("UpdateAlert", None): ADMINS,
+    ("DeleteAlert", None): ADMINS,
+    ("TestAlert", None): ADMINS,
+    ("ListAlertDeliveries", None): EVERYONE,
+    ("ListChannels", None): ADMINS,
+    ("GetChannel", None): ADMINS,
+    ("CreateChannel", None): ADMINS,
+    ("UpdateChannel", None): ADMINS,
+    ("DeleteChannel", None): ADMINS,
+    ("WatchFeed", None): EVERYONE,
 }
 
 # The users of the unit tests: one per role, each with a subject of their own.

@@ -492,3 +492,15 @@ class MonitoringStepError(CirrusError):
 
     status = 500
     code = "monitoring_step_error"
+
+
+# -- monitoring: metrics and ground truth (issue 8, owner: metrics) ---------------------------------
+
+
+# -- monitoring: alert rules (issue 8, owner: alerts) -------------------------------------------------
+
+
+# -- monitoring: channels and deliveries (issue 8, owner: delivery) -----------------------------------
+
+
+# -- monitoring: live feed (issue 8, owner: feed) -----------------------------------------------------

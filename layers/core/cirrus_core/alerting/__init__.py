@@ -1,0 +1,1 @@
+"""Alerting: notification channels, their delivery, and the contract between rules and senders."""

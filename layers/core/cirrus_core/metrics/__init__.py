@@ -1,0 +1,1 @@
+"""Per-model serving metrics: invocations, latency, errors, accuracy from ground truth, resources."""
