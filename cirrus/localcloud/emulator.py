@@ -55,6 +55,7 @@ HOOK_MODULES: tuple[str, ...] = (
     "cirrus.localcloud.hooks.sagemaker_hosting",
     "cirrus.localcloud.hooks.sagemaker_compilation",
     "cirrus.localcloud.hooks.scheduler",
+    "cirrus.localcloud.hooks.sqs_event_sources",
 )
 
 DEFAULT_REGION = "us-east-1"

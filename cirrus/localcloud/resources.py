@@ -427,6 +427,99 @@ class LambdaPermission(ResourceHandler):
         return self.create(ctx, logical_id, props)
 
 
+class LambdaEventSourceMapping(ResourceHandler):
+    """AWS::Lambda::EventSourceMapping from an SQS queue (what SAM's `Events: {Type: SQS}` becomes).
+
+    Created through the emulator's Lambda API, and polled like Lambda's SQS poller by the
+    `sqs_event_sources` hook. Stream and broker sources (Kinesis, DynamoDB streams, Kafka, MQ,
+    DocumentDB) and `FilterCriteria` are refused: nothing local would deliver them faithfully.
+    `Ref` is the mapping's UUID.
+    """
+
+    type_name = "AWS::Lambda::EventSourceMapping"
+    attributes = frozenset({"Id", "EventSourceMappingArn"})
+    _SETTINGS = ("BatchSize", "MaximumBatchingWindowInSeconds", "FunctionResponseTypes", "ScalingConfig")
+    _DEFAULTS: Final[Mapping[str, Any]] = {
+        "BatchSize": 10,
+        "MaximumBatchingWindowInSeconds": 0,
+        "FunctionResponseTypes": [],
+        "ScalingConfig": {},
+        "Enabled": True,
+    }
+    _REFUSED: Final = (
+        "StartingPosition",
+        "StartingPositionTimestamp",
+        "Topics",
+        "Queues",
+        "SelfManagedEventSource",
+        "SelfManagedKafkaEventSourceConfig",
+        "AmazonManagedKafkaEventSourceConfig",
+        "DocumentDBEventSourceConfig",
+        "FilterCriteria",
+    )
+
+    def validate(self, logical_id: str, properties: Mapping[str, Any]) -> None:
+        refused = [name for name in self._REFUSED if name in properties]
+        source = properties.get("EventSourceArn")
+        target = source.get("Fn::GetAtt", ()) if isinstance(source, Mapping) else ()
+        stream = (target.split(".", 1) if isinstance(target, str) else list(target))[1:2] == ["StreamArn"]
+        literal = isinstance(source, str) and source.split(":")[2:3] != ["sqs"]
+        if refused or stream or literal:
+            raise TemplateError(
+                f"{logical_id} ({self.type_name}): the local cloud polls SQS queues only (no Kinesis, "
+                "DynamoDB stream, Kafka, MQ or DocumentDB sources, no FilterCriteria)"
+                + (f"; refused: {', '.join(refused)}" if refused else "")
+            )
+
+    def create(self, ctx: ProvisionContext, logical_id: str, props: Mapping[str, Any]) -> Provisioned:
+        source = str(props["EventSourceArn"])
+        if source.split(":")[2:3] != ["sqs"]:
+            raise TemplateError(f"{logical_id} ({self.type_name}): {source} is not an SQS queue")
+        request = {
+            "FunctionName": str(props["FunctionName"]),
+            "EventSourceArn": source,
+            **self._request(props),
+        }
+        created = ctx.client("lambda").create_event_source_mapping(**request)
+        return self._provisioned(created, props)
+
+    def update(
+        self, ctx: ProvisionContext, logical_id: str, props: Mapping[str, Any], previous: DeployedResource
+    ) -> Provisioned:
+        lambda_ = ctx.client("lambda")
+        if props.get("EventSourceArn") != previous.properties.get("EventSourceArn"):
+            lambda_.delete_event_source_mapping(UUID=previous.physical_id)  # a replacement, as in AWS
+            return self.create(ctx, logical_id, props)
+        # A setting removed from the template goes back to its default, as CloudFormation does.
+        request = {**self._DEFAULTS, **self._request(props)}
+        updated = lambda_.update_event_source_mapping(
+            UUID=previous.physical_id, FunctionName=str(props["FunctionName"]), **request
+        )
+        return self._provisioned(updated, props)
+
+    def _request(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        request = _pick(props, *self._SETTINGS)
+        for name in ("BatchSize", "MaximumBatchingWindowInSeconds"):
+            if name in request:
+                request[name] = int(request[name])
+        if "ScalingConfig" in request:
+            request["ScalingConfig"] = {
+                str(key): int(value) for key, value in dict(request["ScalingConfig"]).items()
+            }
+        if "Enabled" in props:
+            request["Enabled"] = str(props["Enabled"]).lower() == "true"
+        return request
+
+    def _provisioned(self, answer: Mapping[str, Any], props: Mapping[str, Any]) -> Provisioned:
+        uuid = str(answer["UUID"])
+        handled = {"FunctionName", "EventSourceArn", "Enabled", *self._SETTINGS}
+        return Provisioned(
+            physical_id=uuid,
+            attributes={"Id": uuid, "EventSourceMappingArn": str(answer.get("EventSourceMappingArn", ""))},
+            notes=_unapplied(self.type_name, props, handled),
+        )
+
+
 # ---------------------------------------------------------------------------------------- DynamoDB
 
 
@@ -1808,17 +1901,17 @@ NO_LOCAL_MEANING: Final[tuple[NoLocalMeaning, ...]] = (
     ),
     NoLocalMeaning(
         "AWS::CloudWatch::Alarm",
-        "no metrics are emitted locally",
+        "the local cloud evaluates no alarms (the functions read metrics themselves)",
         lambda ctx, name: ctx.arn("cloudwatch", f"alarm:{name}"),
     ),
     NoLocalMeaning(
         "AWS::CloudWatch::CompositeAlarm",
-        "no metrics are emitted locally",
+        "the local cloud evaluates no alarms (the functions read metrics themselves)",
         lambda ctx, name: ctx.arn("cloudwatch", f"alarm:{name}"),
     ),
     NoLocalMeaning(
         "AWS::CloudWatch::Dashboard",
-        "no metrics are emitted locally",
+        "the local cloud has no console to show a dashboard in",
         lambda ctx, name: ctx.arn("cloudwatch", f"dashboard/{name}", regional=False),
     ),
     NoLocalMeaning(
@@ -1853,6 +1946,7 @@ NO_LOCAL_MEANING: Final[tuple[NoLocalMeaning, ...]] = (
     ),
 )
 
+
 HANDLERS: Final[Mapping[str, ResourceHandler]] = {
     handler.type_name: handler
     for handler in (
@@ -1860,6 +1954,7 @@ HANDLERS: Final[Mapping[str, ResourceHandler]] = {
         LambdaLayerVersion(),
         LambdaFunction(),
         LambdaPermission(),
+        LambdaEventSourceMapping(),
         DynamoDbTable(),
         S3Bucket(),
         S3BucketPolicy(),

@@ -21,6 +21,13 @@ asynchronously. These run on the same pool, as asynchronous invocations:
 SQS event source mappings stay synchronous, as Lambda's poller invokes synchronously; moto runs
 them inside SendMessage and deletes the batch when the invocation succeeds.
 
+Like the Lambda service, every invocation the runtime runs puts `AWS/Lambda` metrics into the
+emulator's CloudWatch (PutMetricData, dimension `FunctionName`): `Invocations` (1), `Errors` (1 when
+the invocation errored, else 0) and `Duration` (milliseconds the handler ran; not for an invocation
+that never reached the handler). They are queued off the invoke path and sent by a background
+thread, aggregated per function, metric and second (`StatisticValues`), within about
+`METRICS_LINGER_SECONDS`. Read them with GetMetricData (`Sum` over a period).
+
 Local differences, on purpose: asynchronous retries wait `ASYNC_RETRY_DELAYS` (0.1 s and 0.2 s)
 rather than Lambda's 1 and 2 minutes; a function's own DeadLetterConfig is not honoured (moto
 5.2.5 does not keep it: use an OnFailure destination); reserved concurrency is not enforced.
@@ -33,10 +40,12 @@ import functools
 import hashlib
 import json
 import logging
+import queue
 import threading
 import time
 import uuid
 import zipfile
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -71,10 +80,108 @@ LOG = logging.getLogger(__name__)
 ASYNC_RETRY_DELAYS = (0.1, 0.2)
 ASYNC_CONCURRENCY = 8
 _LOG_TAIL_BYTES = 4096  # LogType=Tail returns the last 4 KB of the invocation's log
+METRICS_NAMESPACE = "AWS/Lambda"
+METRICS_LINGER_SECONDS = 0.2  # how long the publisher gathers datums before one PutMetricData
+_METRICS_PER_CALL = 1000  # PutMetricData's limit of datums per request
+_METRIC_UNITS = {"Invocations": "Count", "Errors": "Count", "Duration": "Milliseconds"}
 
 
 class UnsupportedFunction(Exception):
     """A function the local cloud cannot run (an image, a runtime other than Python, no code)."""
+
+
+class LambdaMetrics:
+    """Puts Lambda's own metrics into the emulator's CloudWatch from a background thread.
+
+    `record` only queues (no call on the invoke path); the thread wakes on the first datum, lingers
+    `METRICS_LINGER_SECONDS` to gather more, and sends them aggregated per function, metric and
+    second as `StatisticValues`, which GetMetricData's Sum, SampleCount, Average, Minimum and
+    Maximum read as if each invocation had been put alone.
+    """
+
+    def __init__(
+        self, cloudwatch: Callable[[], Any], *, linger_seconds: float = METRICS_LINGER_SECONDS
+    ) -> None:
+        self._cloudwatch = cloudwatch
+        self._linger = linger_seconds
+        self._queue: queue.SimpleQueue[tuple[str, str, float, float] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def record(self, function_name: str, *, errored: bool, duration_ms: float | None) -> None:
+        """Queue one invocation's Invocations, Errors and (when the handler ran) Duration."""
+        if self._closed:
+            return  # the local cloud is stopping: nothing would receive them
+        now = time.time()
+        self._queue.put((function_name, "Invocations", 1.0, now))
+        self._queue.put((function_name, "Errors", 1.0 if errored else 0.0, now))
+        if duration_ms is not None:
+            self._queue.put((function_name, "Duration", duration_ms, now))
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None and not self._closed:
+                    self._thread = threading.Thread(
+                        target=self._run, name="cirrus-lambda-metrics", daemon=True
+                    )
+                    self._thread.start()
+
+    def close(self) -> None:
+        """Send what is queued and stop the thread."""
+        with self._lock:
+            self._closed = True
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            time.sleep(self._linger)  # gather the datums of a burst into one call
+            items, stop = [first], False
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                items.append(item)
+            try:
+                self._send(items)
+            except Exception:  # metrics must never take the runtime down
+                LOG.debug("could not put Lambda metrics", exc_info=True)
+            if stop:
+                return
+
+    def _send(self, items: list[tuple[str, str, float, float]]) -> None:
+        groups: dict[tuple[str, str, int], list[float]] = defaultdict(list)
+        for function_name, metric, value, at in items:
+            groups[(function_name, metric, int(at))].append(value)
+        data = [
+            {
+                "MetricName": metric,
+                "Dimensions": [{"Name": "FunctionName", "Value": function_name}],
+                "Timestamp": datetime.fromtimestamp(second, UTC),
+                "StatisticValues": {
+                    "SampleCount": float(len(values)),
+                    "Sum": float(sum(values)),
+                    "Minimum": float(min(values)),
+                    "Maximum": float(max(values)),
+                },
+                "Unit": _METRIC_UNITS[metric],
+            }
+            for (function_name, metric, second), values in groups.items()
+        ]
+        client = self._cloudwatch()
+        for start in range(0, len(data), _METRICS_PER_CALL):
+            client.put_metric_data(
+                Namespace=METRICS_NAMESPACE, MetricData=data[start : start + _METRICS_PER_CALL]
+            )
 
 
 class LambdaRuntime:
@@ -95,12 +202,23 @@ class LambdaRuntime:
         self._scope = threading.local()
         self._stopping = threading.Event()
         self._clients = ClientCache(context.endpoint_url, context.region)
+        self.metrics = LambdaMetrics(lambda: self._clients.get("cloudwatch"))
 
     # -- synchronous invocations ------------------------------------------------------------------
 
     def invoke(self, fn: Any, event: Any, request_id: str | None = None) -> Outcome:
-        """Run `fn` (a moto LambdaFunction) on `event` in a warm worker, starting one if none is idle."""
-        request_id = request_id or str(uuid.uuid4())
+        """Run `fn` (a moto LambdaFunction) on `event` in a warm worker, starting one if none is idle.
+
+        Every invocation is counted in the `AWS/Lambda` metrics, as the Lambda service counts it.
+        """
+        timing: list[float] = []
+        outcome = self._invoke(fn, event, request_id or str(uuid.uuid4()), timing)
+        self.metrics.record(
+            str(fn.function_name), errored=outcome.errored, duration_ms=timing[0] if timing else None
+        )
+        return outcome
+
+    def _invoke(self, fn: Any, event: Any, request_id: str, timing: list[float]) -> Outcome:
         try:
             spec = self._spec_for(fn)
         except UnsupportedFunction as exc:
@@ -124,7 +242,9 @@ class LambdaRuntime:
                 error = {**worker.init_error, "requestId": request_id}
                 outcome = Outcome(json.dumps(error), str(error["errorType"]), "", reusable=False)
             else:
+                started = time.perf_counter()
                 outcome = worker.invoke(request_id, event, fn.function_arn)
+                timing.append((time.perf_counter() - started) * 1000)
         finally:
             pool.release(worker, reusable=outcome is not None and outcome.reusable)
         return outcome
@@ -323,6 +443,7 @@ class LambdaRuntime:
             pool.kill_busy()  # their callers get Runtime.ExitError at once
         stop_all(idle)
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self.metrics.close()
 
 
 def _sha256(data: bytes) -> str:
