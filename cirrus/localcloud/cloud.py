@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from cirrus.localcloud.emulator import Emulator
     from cirrus.localcloud.gateway import LocalGateway
     from cirrus.localcloud.provisioner import Deployment
+    from cirrus.localcloud.websocket import LocalWebSocketServer
 
 STATE_FILE = Path(".cirrus") / "local.json"
 REGION = "us-east-1"
@@ -54,6 +55,8 @@ class LocalCloudState:
     ci_client_id: str = ""
     ci_client_secret: str = ""
     token_url: str = ""
+    # The live feed's WebSocket API (ws://127.0.0.1:<port>/<stage>), when the template has one.
+    websocket_url: str = ""
 
     # -- persistence ------------------------------------------------------------------------------
 
@@ -124,6 +127,7 @@ class LocalCloudState:
                 f"  AWS endpoint        {self.aws_endpoint_url}   (for boto3 and aws --endpoint-url)",
                 f"  artifact bucket     {self.artifact_bucket}",
                 f"  users               {roles}",
+                *([f"  live feed           {self.websocket_url}?token=$TOKEN"] if self.websocket_url else []),
                 *(
                     [f"  CI client           {self.ci_client_id}   (client credentials at {self.token_url})"]
                     if self.ci_client_id
@@ -164,6 +168,7 @@ class LocalCloud:
         self._local_receivers = tuple(local_receivers)
         self._emulator: Emulator | None = None
         self._gateway: LocalGateway | None = None
+        self._websocket: LocalWebSocketServer | None = None
         self._deployment: Deployment | None = None
         self._state: LocalCloudState | None = None
         self._stopped = threading.Event()
@@ -204,6 +209,7 @@ class LocalCloud:
         progress("opening the API gateway")
         self._gateway = LocalGateway(deployment, self._emulator, port=self._api_port)
         self._gateway.start()
+        websocket_url = self._start_websocket(deployment, progress)
         ci_client_id, ci_client_secret = _machine_client(deployment)
         self._state = LocalCloudState(
             api_url=f"{self._gateway.url}/api/v1",
@@ -217,9 +223,23 @@ class LocalCloud:
             ci_client_id=ci_client_id,
             ci_client_secret=ci_client_secret,
             token_url=f"{self._gateway.url}/oauth2/token",
+            websocket_url=websocket_url,
         )
         self._state.save(self._state_dir)
         return self._state
+
+    def _start_websocket(self, deployment: Deployment, progress: Callable[[str], None]) -> str:
+        """Serve the template's WebSocket API (the live feed), if it has one; its URL, or ""."""
+        from cirrus.localcloud.websocket import LocalWebSocketServer, websocket_apis
+
+        if not websocket_apis(deployment):
+            return ""
+        progress("opening the live feed's WebSocket API")
+        assert self._emulator is not None
+        self._websocket = LocalWebSocketServer(deployment, self._emulator).start()
+        # The publisher posts to API Gateway's management API: the local one, with the same code.
+        self._websocket.point_functions_here()
+        return self._websocket.url
 
     @property
     def state(self) -> LocalCloudState:
@@ -261,6 +281,9 @@ class LocalCloud:
     def stop(self) -> None:
         """Stop the gateway and the emulator and forget the state file."""
         self._stopped.set()
+        if self._websocket is not None:
+            self._websocket.stop()
+            self._websocket = None
         if self._gateway is not None:
             self._gateway.stop()
             self._gateway = None

@@ -1946,6 +1946,8 @@ NO_LOCAL_MEANING: Final[tuple[NoLocalMeaning, ...]] = (
     ),
 )
 
+# The live feed's WebSocket API types subclass the handlers above, hence the late import.
+from cirrus.localcloud.resources_websocket import WEBSOCKET_HANDLERS  # noqa: E402
 
 HANDLERS: Final[Mapping[str, ResourceHandler]] = {
     handler.type_name: handler
@@ -1983,5 +1985,6 @@ HANDLERS: Final[Mapping[str, ResourceHandler]] = {
         SchedulerScheduleGroup(),
         LogGroup(),
         *NO_LOCAL_MEANING,
+        *WEBSOCKET_HANDLERS,
     )
 }
