@@ -182,6 +182,24 @@ class _ClientFactory:
                 token = state.token(self.role or "ml_engineer")
         return CirrusClient(api_url, token)
 
+    def feed(self, feed_url: str | None) -> tuple[str, str]:
+        """The live feed's URL and the token to connect with (the local cloud's unless given)."""
+        token = self.token
+        if feed_url is None or (token is None and self.role is not None) or token is None:
+            from cirrus.localcloud.cloud import LocalCloudState
+
+            state = LocalCloudState.find(Path.cwd())
+            if state is None:
+                raise click.UsageError(
+                    "No --feed-url given and no local cloud running here (`cirrus local up`)."
+                )
+            if not state.websocket_url and feed_url is None:
+                raise click.UsageError("The running local cloud serves no live feed.")
+            feed_url = feed_url or state.websocket_url
+            if token is None:
+                token = state.token(self.role or "ml_engineer")
+        return feed_url, token
+
 
 def _run(ctx: click.Context, call: Callable[[CirrusClient], BaseModel]) -> None:
     from cirrus.client import CirrusApiError
@@ -1138,6 +1156,58 @@ def alerts_create(
             notification_channels=list(channels),
         ),
     )
+
+
+@monitor.command("watch")
+@click.argument("model_ids", nargs=-1)
+@click.option(
+    "--feed-url",
+    envvar="CIRRUS_FEED_URL",
+    help="The live feed's wss:// URL (the stack's FeedWebSocketUrl; default: the running local cloud's).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON notice per line.")
+@click.option("--count", type=int, default=None, help="Stop after this many notices.")
+@click.pass_context
+def monitor_watch(
+    ctx: click.Context, model_ids: tuple[str, ...], feed_url: str | None, as_json: bool, count: int | None
+) -> None:
+    """Follow the live feed: drift, alert, deployment and pipeline events as they happen.
+
+    Name the models to follow, or none for every model you may read. Ctrl-C stops.
+    """
+    from cirrus.feed import FeedRefused, follow
+
+    url, token = ctx.find_object(_ClientFactory).feed(feed_url)  # type: ignore[union-attr]
+    shown = 0
+    try:
+        for notice in follow(url, token, list(model_ids) or "*"):
+            if notice.get("type") == "subscribed":
+                click.echo(
+                    f"Following {', '.join(notice.get('models') or []) or 'nothing'} (Ctrl-C stops)", err=True
+                )
+                continue
+            click.echo(json.dumps(notice) if as_json else _describe_notice(notice))
+            shown += 1
+            if count is not None and shown >= count:
+                return
+    except FeedRefused as error:
+        click.echo(f"The feed refused: {error}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        return
+
+
+def _describe_notice(notice: dict[str, Any]) -> str:
+    data = notice.get("data") or {}
+    detail = ""
+    if notice.get("type") == "drift.detected":
+        detail = "drifted: " + ", ".join(str(f) for f in data.get("drifted_features") or [])
+    elif str(notice.get("type", "")).startswith("alert."):
+        detail = str(data.get("summary") or data.get("alert_id") or "")
+    elif "version" in data:
+        detail = f"version {data['version']}"
+    model = notice.get("model_id") or "-"
+    return f"{notice.get('occurred_at', '')}  {notice.get('type', '?'):<22} {model:<24} {detail}".rstrip()
 
 
 def _key_value(item: str, option: str) -> tuple[str, str]:

@@ -497,10 +497,136 @@ class MonitoringStepError(CirrusError):
 # -- monitoring: metrics and ground truth (issue 8, owner: metrics) ---------------------------------
 
 
+class UnknownInferenceId(UnprocessableEntity):
+    """Ground truth for inference ids with no stored prediction (unknown, expired, or not answered)."""
+
+    code = "unknown_inference_id"
+
+
+class UnjoinableGroundTruth(UnprocessableEntity):
+    """A label that cannot be compared with its prediction (rows, shape, or no stored prediction)."""
+
+    code = "unjoinable_ground_truth"
+
+
+class GroundTruthConflict(Conflict):
+    """A label that differs from the one already recorded for the same prediction."""
+
+    code = "ground_truth_conflict"
+
+
+class UnknownMetric(UnprocessableEntity):
+    code = "unknown_metric"
+
+
+class InvalidResolution(UnprocessableEntity):
+    code = "invalid_resolution"
+
+
+class InvalidTimeRange(UnprocessableEntity):
+    """A range whose bounds do not parse, have no time zone, or are inverted."""
+
+    code = "invalid_time_range"
+
+
+class TimeRangeTooLong(UnprocessableEntity):
+    """A range longer than the resolution allows (1m: 1 day, 1h: 31 days, 1d: 400 days)."""
+
+    code = "time_range_too_long"
+
+
+class InvalidScrapeToken(Unauthenticated):
+    """A Prometheus scrape without the scrape token (or with a wrong one)."""
+
+    code = "invalid_scrape_token"
+
+
 # -- monitoring: alert rules (issue 8, owner: alerts) -------------------------------------------------
+
+
+class AlertNotFound(CirrusError):
+    status = 404
+    code = "alert_not_found"
+
+
+class UnknownChannel(UnprocessableEntity):
+    """An alert rule names a notification channel that does not exist."""
+
+    code = "unknown_channel"
+
+
+class AlertTypeChange(UnprocessableEntity):
+    """PUT gave a rule another alert_type: a rule keeps its type."""
+
+    code = "alert_type_change"
 
 
 # -- monitoring: channels and deliveries (issue 8, owner: delivery) -----------------------------------
 
 
+class ChannelNotFound(CirrusError):
+    status = 404
+    code = "channel_not_found"
+
+
+class ChannelExists(Conflict):
+    """A channel of that name exists already (PUT /channels/{name} changes it)."""
+
+    code = "channel_exists"
+
+
+class ChannelInUse(Conflict):
+    """Alert rules still name the channel: change or delete them first."""
+
+    code = "channel_in_use"
+
+
+class DestinationRefusedError(UnprocessableEntity):
+    """A channel destination that is not public https (or a listed local receiver): the message says why."""
+
+    code = "destination_refused"
+
+
+class DeliveryAlertNotFound(CirrusError):
+    """No alert rule with this id (deliveries and test notifications hang off a rule)."""
+
+    status = 404
+    code = "alert_not_found"
+
+
+class DeliveryRetry(Exception):
+    """Raised inside the delivery sender for a batch item to retry after its backoff (not an API error)."""
+
+
 # -- monitoring: live feed (issue 8, owner: feed) -----------------------------------------------------
+
+
+class InvalidFeedToken(Unauthenticated):
+    """A live feed connection whose token is missing, malformed, forged, expired or not for this pool."""
+
+    code = "invalid_token"
+
+
+class FeedConnectionUnknown(CirrusError):
+    """A message on a connection the feed does not know (it never connected, or it expired)."""
+
+    status = 410
+    code = "connection_unknown"
+
+
+class UnknownFeedAction(BadRequest):
+    """A message whose `action` is not one the live feed answers."""
+
+    code = "unknown_action"
+
+
+class InvalidFeedMessage(UnprocessableEntity):
+    """A live feed message that is not JSON, or not the shape its action takes."""
+
+    code = "invalid_message"
+
+
+class TooManyFeedSubscriptions(UnprocessableEntity):
+    """A subscription that would take a connection past its limit of models."""
+
+    code = "too_many_subscriptions"
