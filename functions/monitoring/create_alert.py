@@ -2,11 +2,11 @@
 
 from aws_lambda_powertools.event_handler import Response, content_types
 
+from cirrus_core.alerting.rules_wiring import alert_rules_service
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_caller
 from cirrus_core.idempotency import run_idempotently
 from cirrus_core.monitoring.http import error_responses
 from cirrus_core.monitoring.models import AlertRule, CreateAlertRequest
-from cirrus_core.monitoring.wiring import monitoring_service
 from cirrus_core.pipelines.http import IdempotencyKey
 
 app = make_resolver()
@@ -18,10 +18,12 @@ app = make_resolver()
     tags=["monitoring"],
     summary="Create an alert rule",
     description=(
-        "The spec's payload `{model_id, alert_type, threshold, notification_channels, "
-        "evaluation_window}` plus the `environment` watched (default prod). A `drift_detection` rule "
-        "schedules a drift monitor run every `evaluation_window` (5m to 7d) over the window that just "
-        "ended; `threshold` is the share of features that must drift for the alert to fire."
+        "The spec's payload `{model_id, alert_type, threshold, notification_channels, evaluation_window}` "
+        "plus `environment`, `cooldown`, `severity`, `description` and per type: `drift_detection` "
+        "(threshold: share of drifted features; schedules a drift monitor run every window), "
+        "`performance_degradation` (`metric`, `comparison` gt|gte|lt|lte, threshold in the metric's unit), "
+        "`system_failures` (optional `model_id`/`environment`, `sources`; threshold: failures per subject "
+        "within the window). Channels must exist (422 `unknown_channel`)."
     ),
     responses=error_responses(400, 403, 404, 429, success=201),
 )
@@ -29,10 +31,10 @@ def create_alert(request: CreateAlertRequest, idempotency_key: IdempotencyKey = 
     caller = request_caller(app)
     rule = run_idempotently(
         key=idempotency_key,
-        scope=f"{caller.principal.sub}:create_alert:{request.model_id}",
+        scope=f"{caller.principal.sub}:create_alert:{request.root.model_id or '*'}",
         request=request,
         result_type=AlertRule,
-        operation=lambda: monitoring_service().create_alert(request, caller),
+        operation=lambda: alert_rules_service().create(request, caller),
     )
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=rule)
 

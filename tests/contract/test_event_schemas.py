@@ -111,6 +111,7 @@ SOURCE_MODULES = {
     "batch": "serving",
     "edge": "serving",
     "drift": "monitoring",
+    "alert": "monitoring",
 }
 # Detail-types of a family that another module publishes (model.rolled_back comes from both).
 SOURCE_OVERRIDES = {

@@ -472,10 +472,6 @@ class InvalidBaselineSource(UnprocessableEntity):
     code = "invalid_baseline_source"
 
 
-class UnsupportedAlertType(UnprocessableEntity):
-    code = "unsupported_alert_type"
-
-
 class DriftRunNotFound(CirrusError):
     status = 404
     code = "drift_run_not_found"

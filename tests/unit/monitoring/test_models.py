@@ -10,22 +10,11 @@ import pytest
 from pydantic import ValidationError
 
 from cirrus_core.monitoring.models import (
-    AlertType,
-    CreateAlertRequest,
     DriftConfigRequest,
     StartDriftRunRequest,
     window_length,
 )
 from cirrus_core.registry.primitives import Environment
-
-ALERT = {
-    "model_id": "fraud_detection_v2",
-    "alert_type": "drift_detection",
-    "threshold": 0.1,
-    "notification_channels": ["ml-oncall"],
-    "evaluation_window": "1h",
-}
-
 
 def refusal(model: type[Any], document: dict[str, Any]) -> list[dict[str, Any]]:
     """The validation errors of `document` (the test fails when it is accepted)."""
@@ -55,91 +44,6 @@ def test_an_evaluation_window_is_a_count_of_minutes_hours_or_days(window: str, l
 def test_what_is_not_an_evaluation_window_has_no_length(window: str) -> None:
     with pytest.raises(ValueError, match="not an evaluation window"):
         window_length(window)
-
-
-@pytest.mark.parametrize("window", ["5m", "300m", "1h", "168h", "7d"])
-def test_an_alert_accepts_windows_from_five_minutes_to_seven_days(window: str) -> None:
-    assert (
-        CreateAlertRequest.model_validate({**ALERT, "evaluation_window": window}).evaluation_window == window
-    )
-
-
-@pytest.mark.parametrize(
-    ("window", "message"),
-    [
-        ("4m", "shorter than 5 minutes"),
-        ("8d", "longer than 7 days"),
-        ("169h", "longer than 7 days"),
-        ("10081m", "longer than 7 days"),
-        ("0h", "should match pattern"),
-        ("1x", "should match pattern"),
-    ],
-)
-def test_an_alert_refuses_a_window_out_of_bounds_or_malformed(window: str, message: str) -> None:
-    (error,) = refusal(CreateAlertRequest, {**ALERT, "evaluation_window": window})
-
-    assert message in error["msg"]
-
-
-# -- the spec's alert payload ---------------------------------------------------------------------------
-
-
-def test_the_specs_alert_payload_is_accepted_watching_prod_by_default() -> None:
-    request = CreateAlertRequest.model_validate(ALERT)
-
-    assert request.alert_type is AlertType.DRIFT_DETECTION
-    assert (request.threshold, request.notification_channels) == (0.1, ["ml-oncall"])
-    assert request.environment is Environment.PROD
-
-
-def test_an_alert_window_defaults_to_one_hour() -> None:
-    document = {key: value for key, value in ALERT.items() if key != "evaluation_window"}
-
-    assert CreateAlertRequest.model_validate(document).evaluation_window == "1h"
-
-
-@pytest.mark.parametrize("threshold", [1e-9, 0.5, 1])
-def test_an_alert_threshold_is_a_share_above_zero_up_to_one(threshold: float) -> None:
-    assert CreateAlertRequest.model_validate({**ALERT, "threshold": threshold}).threshold == threshold
-
-
-@pytest.mark.parametrize(
-    ("threshold", "kind"), [(0, "greater_than"), (-0.1, "greater_than"), (1.5, "less_than_equal")]
-)
-def test_an_alert_threshold_outside_the_share_range_is_refused(threshold: float, kind: str) -> None:
-    (error,) = refusal(CreateAlertRequest, {**ALERT, "threshold": threshold})
-
-    assert (error["loc"], error["type"]) == (("threshold",), kind)
-
-
-@pytest.mark.parametrize("field", ["severity", "schedule", "window"])
-def test_an_alert_with_a_field_the_api_does_not_know_is_refused(field: str) -> None:
-    (error,) = refusal(CreateAlertRequest, {**ALERT, field: "x"})
-
-    assert (error["loc"], error["type"]) == ((field,), "extra_forbidden")
-
-
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("alert_type", "latency"),
-        ("model_id", "Fraud Detection"),
-        ("notification_channels", ["Ops Channel"]),
-        ("environment", "qa"),
-    ],
-)
-def test_an_alert_with_a_malformed_field_is_refused(field: str, value: Any) -> None:
-    errors = refusal(CreateAlertRequest, {**ALERT, field: value})
-
-    assert {error["loc"][0] for error in errors} == {field}
-
-
-def test_an_alert_without_a_threshold_is_refused() -> None:
-    document = {key: value for key, value in ALERT.items() if key != "threshold"}
-
-    (error,) = refusal(CreateAlertRequest, document)
-
-    assert (error["loc"], error["type"]) == (("threshold",), "missing")
 
 
 # -- drift run windows --------------------------------------------------------------------------------

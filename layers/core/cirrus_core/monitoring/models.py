@@ -14,8 +14,18 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
+from cirrus_core.alerting.notification import Severity
+from cirrus_core.metrics.query import MetricName
 from cirrus_core.registry.primitives import Environment, ModelId, S3Uri, VersionNumber
 
 RUN_ID_PATTERN = r"^\d{8}T\d{6}Z-[0-9a-f]{12}$"
@@ -193,7 +203,7 @@ class BaselineView(BaseModel):
     created_by: str
 
 
-# -- alert rules (drift) ---------------------------------------------------------------------------
+# -- alert rules (issue 8, owner: alerts) -----------------------------------------------------------
 
 
 class AlertType(StrEnum):
@@ -202,27 +212,54 @@ class AlertType(StrEnum):
     SYSTEM_FAILURES = "system_failures"
 
 
-SUPPORTED_ALERT_TYPES = frozenset({AlertType.DRIFT_DETECTION})
+class Comparison(StrEnum):
+    """How a performance rule compares the metric with its threshold (`value <op> threshold` fires)."""
+
+    GT = "gt"
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
+
+    def holds(self, value: float, threshold: float) -> bool:
+        if self is Comparison.GT:
+            return value > threshold
+        if self is Comparison.GTE:
+            return value >= threshold
+        if self is Comparison.LT:
+            return value < threshold
+        return value <= threshold
+
+    @property
+    def symbol(self) -> str:
+        return {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[self.value]
 
 
-class CreateAlertRequest(BaseModel):
-    """The spec's alert payload. For `drift_detection`, `threshold` is the share of the model's features
-    that must drift in one window for the alert to fire, and a drift monitor run is scheduled every
-    `evaluation_window` over the window that just ended."""
+class SystemFailureSource(StrEnum):
+    """What a `system_failures` rule watches."""
 
-    model_config = ConfigDict(extra="forbid")
+    PIPELINE_FAILURES = "pipeline_failures"  # pipeline.failed events, per pipeline
+    DEPLOYMENT_ROLLBACKS = "deployment_rollbacks"  # model.rolled_back from cirrus.serving, per model/env
+    FUNCTION_ERRORS = "function_errors"  # CloudWatch AWS/Lambda Errors of the stack's functions
+    DLQ_MESSAGES = "dlq_messages"  # messages waiting in the stack's dead-letter queues
 
-    model_id: ModelId
-    alert_type: AlertType
-    threshold: float = Field(gt=0, le=1, description="drift_detection: share of drifted features, (0, 1].")
-    notification_channels: list[ChannelName] = Field(default_factory=list, max_length=10)
-    evaluation_window: EvaluationWindow = "1h"
-    environment: Environment = Field(default=Environment.PROD, description="The environment watched.")
 
-    @model_validator(mode="after")
-    def _window_bounds(self) -> Self:
-        check_window_bounds(window_length(self.evaluation_window))
-        return self
+ALL_SYSTEM_SOURCES: tuple[SystemFailureSource, ...] = tuple(SystemFailureSource)
+# Subjects fed by events: they hold while events keep coming and clear after a quiet window.
+EVENT_SOURCES = frozenset({SystemFailureSource.PIPELINE_FAILURES, SystemFailureSource.DEPLOYMENT_ROLLBACKS})
+DEFAULT_SEVERITY: dict[AlertType, Severity] = {
+    AlertType.DRIFT_DETECTION: Severity.WARNING,
+    AlertType.PERFORMANCE_DEGRADATION: Severity.ERROR,
+    AlertType.SYSTEM_FAILURES: Severity.CRITICAL,
+}
+# The model resource a rule without a model (a platform-wide system_failures rule) is authorized on.
+PLATFORM_WIDE = "*"
+MIN_COOLDOWN = timedelta(minutes=1)
+MAX_COOLDOWN = timedelta(days=7)
+Cooldown = Annotated[
+    str,
+    StringConstraints(pattern=WINDOW_PATTERN),
+    Field(description="While an alert fires, at most one reminder per cooldown (`15m`, `1h`): 1m to 7d."),
+]
 
 
 def check_window_bounds(length: timedelta) -> None:
@@ -232,19 +269,186 @@ def check_window_bounds(length: timedelta) -> None:
         raise ValueError(f"evaluation_window is longer than {MAX_WINDOW.days} days")
 
 
-class AlertRule(BaseModel):
-    alert_id: AlertId
+class _AlertSettings(BaseModel):
+    """The fields every rule has and `PUT` replaces."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    notification_channels: list[ChannelName] = Field(
+        default_factory=list, max_length=10, description="Channel names (POST /monitoring/channels)."
+    )
+    evaluation_window: EvaluationWindow = "1h"
+    cooldown: Cooldown = "1h"
+    severity: Severity | None = Field(
+        default=None,
+        description="critical | error | warning | info; by default warning (drift), error (performance), "
+        "critical (system failures).",
+    )
+    description: str = Field(default="", max_length=512, description="Free text shown with the alert.")
+
+    @field_validator("evaluation_window")
+    @classmethod
+    def _window_bounds(cls, value: str) -> str:
+        check_window_bounds(window_length(value))
+        return value
+
+    @field_validator("cooldown")
+    @classmethod
+    def _cooldown_bounds(cls, value: str) -> str:
+        length = window_length(value)
+        if length < MIN_COOLDOWN or length > MAX_COOLDOWN:
+            raise ValueError("cooldown must be from 1 minute to 7 days")
+        return value
+
+    @field_validator("notification_channels")
+    @classmethod
+    def _distinct_channels(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a channel is named twice")
+        return value
+
+
+class DriftAlertSettings(_AlertSettings):
+    """`threshold`: the share of the model's features that must drift in one monitor run, (0, 1]."""
+
+    alert_type: Literal[AlertType.DRIFT_DETECTION]
+    threshold: float = Field(gt=0, le=1, description="Share of drifted features that fires, (0, 1].")
+
+
+class PerformanceAlertSettings(_AlertSettings):
+    """Fires when `metric` over the last `evaluation_window` compares to `threshold` as `comparison` says."""
+
+    alert_type: Literal[AlertType.PERFORMANCE_DEGRADATION]
+    metric: MetricName
+    comparison: Comparison
+    threshold: float = Field(allow_inf_nan=False, description="In the metric's unit (ms, share, count).")
+
+
+class SystemAlertSettings(_AlertSettings):
+    """Fires per subject (a pipeline, a model's environment, a function, a queue) when it fails at least
+    `threshold` times within `evaluation_window` (for a dead-letter queue: holds that many messages)."""
+
+    alert_type: Literal[AlertType.SYSTEM_FAILURES]
+    threshold: int = Field(default=1, ge=1, le=1_000_000, description="Failures per subject that fire.")
+    sources: list[SystemFailureSource] = Field(
+        default_factory=lambda: list(ALL_SYSTEM_SOURCES), min_length=1, max_length=4
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _distinct_sources(cls, value: list[SystemFailureSource]) -> list[SystemFailureSource]:
+        if len(set(value)) != len(value):
+            raise ValueError("a source is named twice")
+        return value
+
+
+class CreateDriftAlert(DriftAlertSettings):
     model_id: ModelId
+    environment: Environment = Field(default=Environment.PROD, description="The environment watched.")
+
+
+class CreatePerformanceAlert(PerformanceAlertSettings):
+    model_id: ModelId
+    environment: Environment = Field(default=Environment.PROD, description="The environment watched.")
+
+
+class CreateSystemAlert(SystemAlertSettings):
+    model_id: ModelId | None = Field(default=None, description="Only this model's rollbacks; none: all.")
+    environment: Environment | None = Field(default=None, description="Only this environment's rollbacks.")
+
+
+CreateAlertBody = Annotated[
+    CreateDriftAlert | CreatePerformanceAlert | CreateSystemAlert, Field(discriminator="alert_type")
+]
+UpdateAlertBody = Annotated[
+    DriftAlertSettings | PerformanceAlertSettings | SystemAlertSettings, Field(discriminator="alert_type")
+]
+
+
+class CreateAlertRequest(RootModel[CreateAlertBody]):
+    """The spec's alert payload `{model_id, alert_type, threshold, notification_channels,
+    evaluation_window}` plus `environment`, `cooldown`, `severity`, `description` and the fields of its
+    type: `metric` and `comparison` (performance_degradation), `sources` (system_failures)."""
+
+
+class UpdateAlertRequest(RootModel[UpdateAlertBody]):
+    """A rule's mutable fields, all replaced (`alert_type` must stay the rule's; the model and the
+    environment cannot change)."""
+
+
+class AlertRule(BaseModel):
+    """A stored alert rule."""
+
+    alert_id: AlertId
+    model_id: ModelId | None = None
     alert_type: AlertType
+    environment: Environment | None = None
     threshold: float
     notification_channels: list[str]
     evaluation_window: str
-    environment: Environment
+    cooldown: str = "1h"
+    severity: Severity | None = None
+    description: str = ""
+    metric: MetricName | None = None
+    comparison: Comparison | None = None
+    sources: list[SystemFailureSource] | None = None
     schedule_name: str | None = None
     schedule_expression: str | None = None
     created_at: datetime
     created_by: str
+    updated_at: datetime | None = None
+    updated_by: str | None = None
     links: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _default_severity(self) -> Self:
+        if self.severity is None:
+            self.severity = DEFAULT_SEVERITY[self.alert_type]
+        return self
+
+    @property
+    def window(self) -> timedelta:
+        return window_length(self.evaluation_window)
+
+    @property
+    def cooldown_length(self) -> timedelta:
+        return window_length(self.cooldown)
+
+    @property
+    def effective_severity(self) -> Severity:
+        return self.severity or DEFAULT_SEVERITY[self.alert_type]
+
+    @property
+    def watched_sources(self) -> list[SystemFailureSource]:
+        return list(self.sources or ALL_SYSTEM_SOURCES)
+
+
+class AlertStatus(StrEnum):
+    OK = "ok"
+    FIRING = "firing"
+
+
+class AlertStateView(BaseModel):
+    """The alert of one subject of a rule (`-` for drift and performance rules)."""
+
+    subject: str
+    status: AlertStatus
+    dedup_key: str | None = None
+    fired_at: datetime | None = None
+    last_notified_at: datetime | None = None
+    resolved_at: datetime | None = None
+    value: float | None = None
+
+
+class AlertRuleDetail(AlertRule):
+    """A rule with the state of its alert(s)."""
+
+    states: list[AlertStateView] = Field(default_factory=list)
+
+
+class AlertRulePage(BaseModel):
+    items: list[AlertRule]
+    next_token: str | None = None
 
 
 # -- drift runs ------------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""The monitoring API's use cases: drift configs, baselines, drift alert rules and drift runs.
+"""The monitoring API's use cases: drift configs, baselines and drift runs.
+
+Alert rules are cirrus_core.alerting.rules.
 
 Every refusal happens before anything is written, scheduled or started (docs/monitoring.md).
 """
@@ -24,16 +26,12 @@ from cirrus_core.errors import (
     ModelRetired,
     NoBaseline,
     UnknownFeature,
-    UnsupportedAlertType,
     VersionNotFound,
     VersionRetired,
 )
 from cirrus_core.monitoring.models import (
-    SUPPORTED_ALERT_TYPES,
     TEST_KINDS,
-    AlertRule,
     BaselineView,
-    CreateAlertRequest,
     CreateBaselineRequest,
     DriftConfigRequest,
     DriftConfigView,
@@ -57,8 +55,6 @@ if TYPE_CHECKING:
     from cirrus_core.registry.models import ModelVersion, RegisteredModel
     from cirrus_core.serving.inference import ServingDirectory
 
-SCHEDULE_TIMEZONE = "UTC"
-
 
 # -- ports ------------------------------------------------------------------------------------------
 
@@ -69,8 +65,6 @@ class MonitoringStorePort(Protocol):
     def put_drift_config(
         self, model_id: str, config: DriftConfigRequest, at: datetime, by: str, audit: AuditEntry | None
     ) -> None: ...
-
-    def create_alert(self, rule: AlertRule, audit: AuditEntry | None) -> None: ...
 
     def create_run(self, run: DriftRunSummary, audit: AuditEntry | None = None) -> None: ...
 
@@ -103,25 +97,11 @@ class ExecutionStarter(Protocol):
     def start(self, state_machine_arn: str, name: str, execution_input: str) -> str: ...
 
 
-class SchedulePort(Protocol):
-    def create(
-        self, name: str, expression: str, timezone: str, target_arn: str, target_input: str, description: str
-    ) -> bool: ...
-
-    def delete(self, name: str) -> bool: ...
-
-
 class ReportPort(Protocol):
     def read_text(self, uri: str) -> str: ...
 
 
 # -- helpers ------------------------------------------------------------------------------------------
-
-
-def schedule_expression(window: str) -> str:
-    """`rate(n unit)` of an evaluation window (`30m` -> `rate(30 minutes)`)."""
-    value, unit = int(window[:-1]), {"m": "minute", "h": "hour", "d": "day"}[window[-1]]
-    return f"rate({value} {unit}{'s' if value != 1 else ''})"
 
 
 def _with_links(run: DriftRunSummary) -> DriftRunSummary:
@@ -131,7 +111,7 @@ def _with_links(run: DriftRunSummary) -> DriftRunSummary:
 
 
 class MonitoringService:
-    """Drift configs, baselines, alert rules and drift runs, each on behalf of a `Caller`."""
+    """Drift configs, baselines and drift runs, each on behalf of a `Caller`."""
 
     def __init__(
         self,
@@ -140,7 +120,6 @@ class MonitoringService:
         environments: ServingDirectory,
         baseline_features: BaselineFeaturesPort,
         executions: ExecutionStarter,
-        schedules: SchedulePort,
         reports: ReportPort,
         *,
         baseline_builder: Callable[[], BaselineBuilderPort],
@@ -154,7 +133,6 @@ class MonitoringService:
         self._environments = environments
         self._baseline_features = baseline_features
         self._executions = executions
-        self._schedules = schedules
         self._reports = reports
         self._baseline_builder = baseline_builder
         self._arn = drift_state_machine_arn
@@ -242,59 +220,6 @@ class MonitoringService:
         view = self._baseline_builder().build(request, caller.actor)
         self._registry.link_baseline(request.model_id, request.version, view.baseline_uri, caller)
         return view
-
-    # -- alert rules --------------------------------------------------------------------------------
-
-    def create_alert(self, request: CreateAlertRequest, caller: Caller) -> AlertRule:
-        """Store a drift alert rule and schedule its monitor runs every evaluation window."""
-        authorize(caller.principal, "CreateAlert", Resource.model(request.model_id))
-        if request.alert_type not in SUPPORTED_ALERT_TYPES:
-            raise UnsupportedAlertType(
-                f"alert_type '{request.alert_type.value}' is not available; use drift_detection.",
-                [{"field": "alert_type", "supported": sorted(t.value for t in SUPPORTED_ALERT_TYPES)}],
-            )
-        self._model(request.model_id)
-        now = self._clock()
-        alert_id = self._new_id()
-        expression = schedule_expression(request.evaluation_window)
-        name = f"drift-{alert_id}"
-        rule = AlertRule(
-            alert_id=alert_id,
-            model_id=request.model_id,
-            alert_type=request.alert_type,
-            threshold=request.threshold,
-            notification_channels=request.notification_channels,
-            evaluation_window=request.evaluation_window,
-            environment=request.environment,
-            schedule_name=name,
-            schedule_expression=expression,
-            created_at=now,
-            created_by=caller.actor,
-        )
-        target_input = {
-            "model_id": request.model_id,
-            "environment": request.environment.value,
-            "alert_id": alert_id,
-            "window": request.evaluation_window,
-            "trigger": DriftRunTrigger.SCHEDULE.value,
-        }
-        # The schedule first: a rule is never stored (nor audited) without the schedule that runs it.
-        self._schedules.create(
-            name,
-            expression,
-            SCHEDULE_TIMEZONE,
-            self._arn,
-            json.dumps(target_input, separators=(",", ":")),
-            f"Drift monitor of {request.model_id} ({request.environment.value}), alert {alert_id}",
-        )
-        try:
-            self._store.create_alert(
-                rule, self._audit(caller, "create_alert", f"model/{request.model_id}/alert/{alert_id}", now)
-            )
-        except Exception:
-            self._schedules.delete(name)
-            raise
-        return rule.model_copy(update={"links": {"model": f"/api/v1/models/{request.model_id}"}})
 
     # -- drift runs -------------------------------------------------------------------------------
 

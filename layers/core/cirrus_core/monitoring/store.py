@@ -2,7 +2,7 @@
 
   pk MODEL#<model_id>  sk DRIFT_CONFIG     config (JSON), updated_at, updated_by
   pk MODEL#<model_id>  sk RUN#<run_id>     run (JSON summary), features (JSON), status, environment
-  pk ALERT#<alert_id>  sk RULE             rule (JSON); gsi1pk MODEL#<model_id>, gsi1sk ALERT#<created>#<id>
+  pk ALERT#<alert_id>  sk RULE             rule (JSON): cirrus_core.alerting.rules_store
 Run ids start with their UTC start time, so a model's runs read newest first by sort key alone.
 """
 
@@ -88,20 +88,8 @@ class MonitoringStore:
 
     # -- alert rules -------------------------------------------------------------------------------
 
-    def create_alert(self, rule: AlertRule, audit: AuditEntry | None) -> None:
-        item = {
-            "pk": _s(f"ALERT#{rule.alert_id}"),
-            "sk": _s("RULE"),
-            "gsi1pk": _s(model_pk(rule.model_id)),
-            "gsi1sk": _s(f"ALERT#{rule.created_at.isoformat()}#{rule.alert_id}"),
-            "rule": _s(rule.model_dump_json(exclude={"links"})),
-        }
-        put: TransactWriteItemTypeDef = {
-            "Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
-        }
-        write_with_audit(self._client, [put], self._audit, audit)
-
     def alert(self, alert_id: str) -> AlertRule | None:
+        """An alert rule (written by cirrus_core.alerting.rules_store), or None."""
         item = self._client.get_item(
             TableName=self._table, Key={"pk": _s(f"ALERT#{alert_id}"), "sk": _s("RULE")}, ConsistentRead=True
         ).get("Item")

@@ -17,7 +17,6 @@ from cirrus_core.monitoring.adapters import (
 from cirrus_core.monitoring.service import MonitoringService
 from cirrus_core.monitoring.settings import get_monitoring_settings
 from cirrus_core.monitoring.store import MonitoringStore
-from cirrus_core.pipelines.scheduler import Schedules
 from cirrus_core.registry.artifacts import allowed_artifact_buckets
 from cirrus_core.registry.repository import RegistryRepository
 from cirrus_core.serving.environments import EnvironmentDirectory
@@ -48,7 +47,6 @@ def monitoring_service() -> MonitoringService:
         EnvironmentDirectory(dynamodb, settings.serving_table),
         BaselineFeatures(s3),
         _StepFunctions(),
-        Schedules(boto3.client("scheduler"), settings.scheduler_group, settings.scheduler_role_arn),
         documents,
         baseline_builder=lambda: DatasetBaselineBuilder(
             s3,
