@@ -26,6 +26,8 @@ TABLE_NAMES = {
     "PipelinesTable": "cirrus-test-pipelines",
     "ServingTable": "cirrus-test-serving",
     "MonitoringTable": "cirrus-test-monitoring",
+    "MetricsTable": "cirrus-test-metrics",
+    "FeedConnectionsTable": "cirrus-test-feed-connections",
 }
 # Every authenticated request counts against its caller's limit, refused ones included: those
 # counters are not state a refusal could have changed, so snapshots leave them out.

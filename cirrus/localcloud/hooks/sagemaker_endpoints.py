@@ -14,6 +14,13 @@ found.", an endpoint that cannot serve (Creating, OutOfService, Failed, Deleting
 still serves, as in AWS) is refused with `ValidationError`, and a script that fails (to load or to
 answer) is `ModelError` (424) carrying the container's status and message.
 
+Resource metrics: after each answered request, the endpoint's variant publishes `CPUUtilization` and
+`MemoryUtilization` (percent, psutil's `cpu_percent` and `memory_percent` of the process that runs the
+model: the emulator's own, since models are served in-process) to the emulator's CloudWatch in the
+namespace `/aws/sagemaker/Endpoints` with dimensions EndpointName and VariantName, at most once per
+`RESOURCE_METRICS_PERIOD` seconds per variant, as SageMaker publishes them once a minute. The
+platform's collector then reads them with the same GetMetricData calls as on AWS.
+
 With the endpoint config's `DataCaptureConfig` enabled, sampled requests are written to
 `<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/<mm>-<ss>-<ms>-<uuid>.jsonl` in SageMaker's
 capture format (one JSON line per request, written synchronously, one file per request).
@@ -33,6 +40,8 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -66,6 +75,8 @@ SERVING_STATUSES = frozenset(
     {"InService", "Updating", "SystemUpdating", "RollingBack", "UpdateRollbackFailed"}
 )
 CAPTURE_EVENT_VERSION = "0"
+RESOURCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+RESOURCE_METRICS_PERIOD = 60.0
 
 
 class RuntimeApiError(Exception):
@@ -118,11 +129,65 @@ class _Route:
     capture: Mapping[str, Any]
 
 
+class ResourceMetrics:
+    """Publishes the model-serving process's CPU and memory per endpoint variant, throttled per variant."""
+
+    def __init__(self, cloudwatch: Any, period: float = RESOURCE_METRICS_PERIOD) -> None:
+        import psutil  # type: ignore[import-untyped]  # no stubs are installed
+
+        self._cloudwatch = cloudwatch
+        self._period = period
+        self._process = psutil.Process()
+        self._process.cpu_percent(interval=None)  # the first reading only starts the measurement
+        self._last: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def invoked(self, endpoint_name: str, variant_name: str) -> None:
+        """Publish now unless this variant published within the period; failures are not the caller's."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get((endpoint_name, variant_name))
+            if last is not None and now - last < self._period:
+                return
+            self._last[(endpoint_name, variant_name)] = now
+            cpu = float(self._process.cpu_percent(interval=None))
+            memory = float(self._process.memory_percent())
+        dimensions = [
+            {"Name": "EndpointName", "Value": endpoint_name},
+            {"Name": "VariantName", "Value": variant_name},
+        ]
+        at = utc_now()
+        try:
+            self._cloudwatch.put_metric_data(
+                Namespace=RESOURCE_NAMESPACE,
+                MetricData=[
+                    {
+                        "MetricName": "CPUUtilization",
+                        "Dimensions": dimensions,
+                        "Timestamp": at,
+                        "Value": cpu,
+                        "Unit": "Percent",
+                    },
+                    {
+                        "MetricName": "MemoryUtilization",
+                        "Dimensions": dimensions,
+                        "Timestamp": at,
+                        "Value": memory,
+                        "Unit": "Percent",
+                    },
+                ],
+            )
+        except Exception:  # a lost sample must not fail the invocation (SageMaker's would not either)
+            with self._lock:
+                self._last.pop((endpoint_name, variant_name), None)
+
+
 class EndpointRuntime:
     """Serves InvokeEndpoint for every endpoint in moto's SageMaker backends."""
 
     def __init__(self, context: HookContext) -> None:
         self._s3 = new_client("s3", context.endpoint_url, context.region)
+        self.resources = ResourceMetrics(new_client("cloudwatch", context.endpoint_url, context.region))
         self._models = ModelCache()
         self._models_dir = context.work_dir / "sagemaker" / "endpoints"
 
@@ -171,6 +236,7 @@ class EndpointRuntime:
         except InferenceError as error:
             raise self._model_error(invocation, route, error) from error
         self._capture(invocation, route, answer, inference_time)
+        self.resources.invoked(invocation.endpoint_name, route.variant_name)
         return InvocationResult(answer.body, answer.content_type, route.variant_name)
 
     def _route(self, backend: Any, invocation: Invocation) -> _Route:

@@ -5,7 +5,9 @@ environment serves while it is `deployed`, or `deploying` (the endpoint keeps it
 until the new one is up). Every request gets an inference id, passed to SageMaker as `InferenceId`
 so that the data capture record carries it and ground truth can later be joined on it.
 
-The body is forwarded as it came; only its media type and size are checked. Nothing is written.
+The body is forwarded as it came; only its media type and size are checked. Nothing is written
+here; each request's outcome (answered with its latency and prediction, refused, failed, or a model
+error) is handed to the metrics observer, which puts it on the metrics queue (docs/monitoring.md).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from cirrus_core.authz import Resource, authorize
 from cirrus_core.errors import (
+    CirrusError,
     EndpointUnavailable,
     EnvironmentNotDeployed,
     ModelInvocationFailed,
@@ -29,6 +32,7 @@ from cirrus_core.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from cirrus_core.metrics.models import Outcome
 from cirrus_core.registry.models import Environment, ModelId
 
 if TYPE_CHECKING:
@@ -112,6 +116,23 @@ class InferenceMetrics(Protocol):
     def endpoint_error(self) -> None: ...
 
 
+class PredictionObserver(Protocol):
+    """Where each request's outcome goes (the metrics queue); never raises."""
+
+    def observe(
+        self,
+        outcome: Outcome,
+        model_id: str,
+        environment: Environment,
+        status: int,
+        *,
+        version: int | None = None,
+        inference_id: str | None = None,
+        latency_ms: float | None = None,
+        prediction: Any = None,
+    ) -> None: ...
+
+
 @dataclass(frozen=True)
 class PredictRequest:
     """One predict call as the route received it; `body` is the raw bytes, decoded from base64."""
@@ -162,7 +183,9 @@ class InferenceService:
         max_payload_bytes: int,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         clock: Callable[[], float] = time.perf_counter,
+        observer: PredictionObserver | None = None,
     ) -> None:
+        self._observer = observer
         self._directory = directory
         self._invoker = invoker
         self._metrics = metrics
@@ -171,7 +194,24 @@ class InferenceService:
         self._clock = clock
 
     def predict(self, request: PredictRequest, caller: Caller) -> Prediction:
-        """Invoke the environment's endpoint with the request's body as it came."""
+        """Invoke the environment's endpoint with the request's body as it came; observe the outcome."""
+        try:
+            return self._predict(request, caller)
+        except (ModelInvocationFailed, EndpointUnavailable):
+            raise  # observed where they are raised, with their inference id and version
+        except CirrusError as error:
+            outcome = Outcome.REFUSED if error.status < 500 else Outcome.FAILED
+            self._observe(outcome, request, error.status)
+            raise
+        except Exception:
+            self._observe(Outcome.FAILED, request, 500)
+            raise
+
+    def _observe(self, outcome: Outcome, request: PredictRequest, status: int, **fields: Any) -> None:
+        if self._observer is not None:
+            self._observer.observe(outcome, request.model_id, request.environment, status, **fields)
+
+    def _predict(self, request: PredictRequest, caller: Caller) -> Prediction:
         environment = request.environment.value
         authorize(
             caller.principal, "InvokeModel", Resource.model(request.model_id), {"environment": environment}
@@ -209,17 +249,32 @@ class InferenceService:
             }
             if error.model_error:
                 self._metrics.model_error()
+                self._observe(
+                    Outcome.MODEL_ERROR,
+                    request,
+                    ModelInvocationFailed.status,
+                    version=endpoint.version,
+                    inference_id=inference_id,
+                )
                 raise ModelInvocationFailed(
                     f"The model failed to answer: {error.message}",
                     [{**details, "original_status_code": error.original_status}],
                 ) from error
             self._metrics.endpoint_error()
+            self._observe(
+                Outcome.FAILED,
+                request,
+                EndpointUnavailable.status,
+                version=endpoint.version,
+                inference_id=inference_id,
+            )
             raise EndpointUnavailable(
                 f"The {environment} endpoint of '{request.model_id}' cannot serve now: {error.message}",
                 [{**details, "retryable": error.retry}],
             ) from error
-        self._metrics.invoked((self._clock() - started) * 1000.0)
-        return Prediction(
+        latency_ms = (self._clock() - started) * 1000.0
+        self._metrics.invoked(latency_ms)
+        prediction = Prediction(
             model_id=request.model_id,
             environment=request.environment,
             version=endpoint.version,
@@ -227,6 +282,16 @@ class InferenceService:
             content_type=answer.content_type,
             predictions=_parsed(answer),
         )
+        self._observe(
+            Outcome.ANSWERED,
+            request,
+            200,
+            version=endpoint.version,
+            inference_id=inference_id,
+            latency_ms=latency_ms,
+            prediction=prediction.predictions,
+        )
+        return prediction
 
     @staticmethod
     def _check_content_type(header: str | None) -> str:
