@@ -1798,7 +1798,8 @@ class SecretsManagerSecret(ResourceHandler):
 class SchedulerScheduleGroup(ResourceHandler):
     """AWS::Scheduler::ScheduleGroup in moto's scheduler backend; `Ref` is the group name.
 
-    Schedules are created in it at run time (pipeline schedules); moto stores them but fires none.
+    Schedules are created in it at run time (pipeline schedules, drift monitor runs); moto stores
+    them and the scheduler hook (hooks/scheduler.py) fires them.
     """
 
     type_name = "AWS::Scheduler::ScheduleGroup"

@@ -1,18 +1,31 @@
-"""Fires EventBridge Scheduler schedules in the local cloud: moto 5.2.5 stores schedules, runs none.
+"""Fires schedules in the local cloud: moto 5.2.5 stores them, runs none.
 
-A daemon thread reads the emulator's schedules through the Scheduler API every `TICK_SECONDS` and,
-when one is due, delivers to its target as the service does. Step Functions state machines (the
-templated target pipeline schedules use) get StartExecution with the target's `Input` and a fresh
-execution name; other targets are logged and skipped.
+Two kinds, read through the emulator's own API by a daemon thread every `TICK_SECONDS`:
 
-Expressions, in the schedule's `ScheduleExpressionTimezone`:
-- `rate(<n> minute[s] | hour[s] | day[s])`: every n units from the schedule's creation;
-- `cron(<6 fields>)`: its next time after the schedule was first seen (the fields
+- EventBridge Scheduler schedules (ListSchedules / GetSchedule). Step Functions state machines
+  (the templated target pipeline schedules use) get StartExecution with the target's `Input` and a
+  fresh execution name; other targets are logged and skipped.
+- EventBridge rules with a `ScheduleExpression` on the default bus (ListRules / ListTargetsByRule;
+  EventBridge takes schedule expressions on the default bus only), which is what SAM's
+  `Type: Schedule` function event becomes. Each due time, every target of the rule gets the
+  scheduled event EventBridge sends (`"source": "aws.events"`, `"detail-type": "Scheduled Event"`,
+  `time` the due time, `resources` the rule's ARN, `detail` {}) or what the target's `Input`,
+  `InputPath` or `InputTransformer` makes of it (as the eventbridge hook builds it). Lambda
+  functions are invoked asynchronously (InvocationType Event, so the local runtime runs the real
+  handler), state machines get StartExecution; other targets are logged and skipped.
+
+Expressions (a schedule's in its `ScheduleExpressionTimezone`, a rule's in UTC):
+- `rate(<n> minute[s] | hour[s] | day[s])`: every n units from the schedule's creation, or from
+  when the rule was first seen;
+- `cron(<6 fields>)`: its next time after the schedule or rule was first seen (the fields
   `cirrus_core.pipelines.scheduler.next_fire_times` evaluates; one it cannot is logged, not fired);
-- `at(yyyy-mm-ddThh:mm:ss)`: once, then deleted when `ActionAfterCompletion` is DELETE.
-DISABLED schedules and `StartDate`/`EndDate` are honoured; a changed schedule is timed afresh.
-Unlike the service, a failed delivery is logged and not retried (`RetryPolicy` has no local
-meaning), and times missed while nothing ran (a stopped local cloud) are not made up.
+- `at(yyyy-mm-ddThh:mm:ss)` (schedules only): once, then deleted when `ActionAfterCompletion` is
+  DELETE.
+DISABLED schedules and rules never fire, and `StartDate`/`EndDate` are honoured; a schedule or rule
+whose expression changed is timed afresh, a deleted one is forgotten, and a rule's targets are read
+when it fires. Unlike the services, a failed delivery is logged and not retried (`RetryPolicy` and
+`DeadLetterConfig` have no local meaning here), and times missed while nothing ran (a stopped local
+cloud) are not made up.
 
 No moto internal is patched: the hook only calls the emulator's own API, on a thread it owns.
 """
@@ -31,6 +44,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cirrus.localcloud.clients import new_client
+from cirrus.localcloud.hooks.eventbridge import target_input
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,11 +57,15 @@ TICK_SECONDS: Final = 1.0
 _RATE = re.compile(r"^rate\(\s*(?P<value>\d+)\s+(?P<unit>minutes?|hours?|days?)\s*\)$")
 _AT = re.compile(r"^at\((?P<moment>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 _UNITS: Final = {"minute": 60, "hour": 3600, "day": 86400}
+_DEFAULT_BUS: Final = "default"  # the only bus EventBridge takes schedule expressions on
 
 
 @dataclass(frozen=True)
 class Fired:
-    """One delivery the runner made: which schedule, to which target, when it was due."""
+    """One delivery the runner made: which schedule or rule, to which target, when it was due.
+
+    `execution_arn` is the execution a state machine target started ("" for a Lambda target).
+    """
 
     schedule_arn: str
     target_arn: str
@@ -62,18 +80,26 @@ class _Timing:
 
 
 class ScheduleRunner:
-    """Delivers due schedules; `run_once()` is one pass, `start()` runs passes on a thread."""
+    """Delivers due schedules and schedule rules; `run_once()` is one pass, `start()` runs passes.
+
+    Schedule rules are read only when an `events` client is given; their Lambda targets need the
+    `lambda_client`.
+    """
 
     def __init__(
         self,
         scheduler: Any,
         stepfunctions: Any,
         *,
+        events: Any = None,
+        lambda_client: Any = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         tick_seconds: float = TICK_SECONDS,
     ) -> None:
         self._scheduler = scheduler
         self._stepfunctions = stepfunctions
+        self._events = events
+        self._lambda = lambda_client
         self._clock = clock
         self._tick = tick_seconds
         self._timings: dict[str, _Timing] = {}
@@ -108,7 +134,7 @@ class ScheduleRunner:
     # -- one pass ---------------------------------------------------------------------------------
 
     def run_once(self) -> list[Fired]:
-        """Deliver every schedule that is due now; returns what was delivered."""
+        """Deliver every schedule and schedule rule that is due now; returns what was delivered."""
         now = self._clock()
         fired: list[Fired] = []
         seen: set[str] = set()
@@ -119,6 +145,10 @@ class ScheduleRunner:
             delivered = self._consider(schedule, now)
             if delivered is not None:
                 fired.append(delivered)
+        if self._events is not None:
+            for rule in self._rules():
+                seen.add(str(rule["Arn"]))
+                fired.extend(self._consider_rule(rule, now))
         for gone in set(self._timings) - seen:
             del self._timings[gone]
         return fired
@@ -133,6 +163,35 @@ class ScheduleRunner:
             if not token:
                 return summaries
             params["NextToken"] = token
+
+    def _rules(self) -> list[dict[str, Any]]:
+        rules: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"EventBusName": _DEFAULT_BUS}
+        while True:
+            response = self._events.list_rules(**params)
+            rules.extend(rule for rule in response.get("Rules", []) if rule.get("ScheduleExpression"))
+            token = response.get("NextToken")
+            if not token:
+                return rules
+            params["NextToken"] = token
+
+    def _consider_rule(self, rule: dict[str, Any], now: datetime) -> list[Fired]:
+        arn = str(rule["Arn"])
+        if not str(rule.get("State", "ENABLED")).startswith("ENABLED"):
+            self._timings.pop(arn, None)
+            return []
+        # A rule has no creation or modification date: a rate counts from when it was first seen,
+        # and a new expression is timed afresh.
+        signature = (str(rule["ScheduleExpression"]),)
+        timing = self._timings.get(arn)
+        if timing is None or timing.signature != signature:
+            timing = _Timing(signature, self._first_due(rule, now))
+            self._timings[arn] = timing
+        if timing.due is None or now < timing.due:
+            return []
+        due = timing.due
+        timing.due = self._next_due(rule, due, now)
+        return self._deliver_rule(rule, due)
 
     def _consider(self, schedule: dict[str, Any], now: datetime) -> Fired | None:
         arn = str(schedule["Arn"])
@@ -196,7 +255,7 @@ class ScheduleRunner:
         match = _AT.match(str(schedule.get("ScheduleExpression", "")))
         zone = self._zone(schedule)
         if match is None or zone is None:
-            self._warn(schedule, "an at() expression it cannot read")
+            self._warn(str(schedule["Arn"]), "an at() expression it cannot read")
             return None
         return datetime.fromisoformat(match["moment"]).replace(tzinfo=zone).astimezone(UTC)
 
@@ -208,7 +267,7 @@ class ScheduleRunner:
             expression, str(schedule.get("ScheduleExpressionTimezone") or "UTC"), after, 1
         )
         if not times:
-            self._warn(schedule, "an expression it does not evaluate")
+            self._warn(str(schedule["Arn"]), "an expression it does not evaluate")
             return None
         return times[0]
 
@@ -235,14 +294,82 @@ class ScheduleRunner:
         except (ClientError, BotoCoreError) as error:
             LOG.warning("schedule %s could not deliver to %s: %s", arn, target_arn, error)
             return None
-        self._warn(schedule, f"a target it does not deliver to ({target_arn})")
+        self._warn(str(schedule["Arn"]), f"a target it does not deliver to ({target_arn})")
         return None
 
-    def _warn(self, schedule: dict[str, Any], what: str) -> None:
-        arn = str(schedule.get("Arn", ""))
-        if arn not in self._warned:
-            self._warned.add(arn)
-            LOG.warning("the local scheduler skips %s: %s", arn, what)
+    def _deliver_rule(self, rule: dict[str, Any], due: datetime) -> list[Fired]:
+        arn, name = str(rule["Arn"]), str(rule["Name"])
+        event = scheduled_event(arn, due)
+        fired: list[Fired] = []
+        for target in self._targets(name):
+            target_arn = str(target.get("Arn", ""))
+            try:
+                payload = target_input(target, event, arn, name)
+            except (ValueError, KeyError, TypeError) as error:  # an input EventBridge would refuse
+                LOG.warning("rule %s could not build the input of %s: %s", arn, target_arn, error)
+                continue
+            try:
+                execution_arn = self._send(target_arn, payload)
+            except (ClientError, BotoCoreError) as error:
+                LOG.warning("rule %s could not deliver to %s: %s", arn, target_arn, error)
+                continue
+            if execution_arn is None:
+                self._warn(f"{arn} -> {target_arn}", "a target it does not deliver to")
+                continue
+            LOG.info("rule %s delivered to %s %s", arn, target_arn, execution_arn)
+            fired.append(Fired(arn, target_arn, due, execution_arn))
+        return fired
+
+    def _send(self, target_arn: str, payload: str) -> str | None:
+        """Deliver to one rule target: the execution started ("" for a function), None if skipped."""
+        service = target_arn.split(":")[2] if target_arn.count(":") >= 2 else ""
+        if service == "lambda" and self._lambda is not None:
+            # EventBridge invokes functions asynchronously: delivered once Lambda accepts the event.
+            self._lambda.invoke(FunctionName=target_arn, InvocationType="Event", Payload=payload.encode())
+            return ""
+        if service == "states" and ":stateMachine:" in target_arn:
+            started = self._stepfunctions.start_execution(
+                stateMachineArn=target_arn, name=str(uuid.uuid4()), input=payload
+            )
+            return str(started["executionArn"])
+        return None
+
+    def _targets(self, rule_name: str) -> list[dict[str, Any]]:
+        targets: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"Rule": rule_name, "EventBusName": _DEFAULT_BUS}
+        try:
+            while True:
+                response = self._events.list_targets_by_rule(**params)
+                targets.extend(response.get("Targets", []))
+                token = response.get("NextToken")
+                if not token:
+                    return targets
+                params["NextToken"] = token
+        except ClientError as error:  # deleted since it was listed
+            LOG.info("rule %s has gone: %s", rule_name, error)
+            return []
+
+    def _warn(self, key: str, what: str) -> None:
+        """Log `what` once for `key` (a schedule or rule ARN, or a rule's target), not every pass."""
+        if key not in self._warned:
+            self._warned.add(key)
+            LOG.warning("the local scheduler skips %s: %s", key, what)
+
+
+def scheduled_event(rule_arn: str, due: datetime) -> dict[str, Any]:
+    """The event EventBridge sends a schedule rule's targets for the time `due`."""
+    _, _, _, region, account, _ = rule_arn.split(":", 5)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": due.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
 
 
 def _rate(expression: str) -> timedelta | None:
@@ -260,9 +387,11 @@ def _moment(value: Any) -> datetime | None:
 
 
 def install(context: HookContext) -> Undo:
-    """Start firing the emulator's schedules; the returned Undo stops the thread."""
+    """Start firing the emulator's schedules and schedule rules; the returned Undo stops the thread."""
     runner = ScheduleRunner(
         new_client("scheduler", context.endpoint_url, context.region),
         new_client("stepfunctions", context.endpoint_url, context.region),
+        events=new_client("events", context.endpoint_url, context.region),
+        lambda_client=new_client("lambda", context.endpoint_url, context.region),
     ).start()
     return runner.stop

@@ -1,4 +1,4 @@
-"""The scheduler hook fires EventBridge Scheduler schedules, which moto stores but never runs.
+"""The scheduler hook fires EventBridge Scheduler schedules and schedule rules, which moto never runs.
 
 Passes are driven here with a clock the test sets (`ScheduleRunner.run_once`), so what fires when
 is exact; one test lets the installed hook's own thread deliver a due schedule.
@@ -6,20 +6,28 @@ is exact; one test lets the installed hook's own thread deliver a due schedule.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from cirrus.localcloud.emulator import Emulator
 from cirrus.localcloud.hooks import scheduler as scheduler_hook
-from cirrus.localcloud.hooks.scheduler import ScheduleRunner
+from cirrus.localcloud.hooks.scheduler import Fired, ScheduleRunner
+from cirrus.localcloud.provisioner import deploy as deploy_template
 from cirrus_core.pipelines.scheduler import Schedules
+from tests.unit.localcloud.conftest import Deployer
+from tests.unit.localcloud.deploy_fixtures import write_project
 from tests.unit.localcloud.helpers import unique, wait_for
 
-EMULATOR_HOOKS = ()  # the hook under test is installed by hand where a test needs its thread
+# The hook under test is installed by hand where a test needs its thread; the Lambda runtime runs
+# the handlers schedule rules invoke.
+EMULATOR_HOOKS = ("cirrus.localcloud.hooks.lambda_runtime",)
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/cirrus-test-scheduler"
 PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
@@ -221,3 +229,294 @@ def test_the_installed_hook_delivers_due_schedules_on_its_own_thread(
         undo()
 
     assert started == [{"schedule": schedule["Name"]}]
+
+
+# ---------------------------------------------------------------------------------------- schedule rules
+
+START = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+class Rules:
+    """Schedule rules on the default bus; what a test leaves is deleted after it."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.events = emulator.client("events")
+        self.arns: list[str] = []
+
+    def put(self, expression: str, *targets: dict[str, Any], **extra: Any) -> str:
+        name = unique("rule")
+        arn = str(self.events.put_rule(Name=name, ScheduleExpression=expression, **extra)["RuleArn"])
+        if targets:
+            self.events.put_targets(Rule=name, Targets=[{"Id": f"t{i}", **t} for i, t in enumerate(targets)])
+        self.arns.append(arn)
+        return arn
+
+    def delete(self, arn: str) -> None:
+        name = arn.rsplit("/", 1)[-1]
+        ids = [target["Id"] for target in self.events.list_targets_by_rule(Rule=name)["Targets"]]
+        if ids:
+            self.events.remove_targets(Rule=name, Ids=ids)
+        self.events.delete_rule(Name=name)
+
+    def delete_all(self) -> None:
+        for arn in self.arns:
+            with contextlib.suppress(ClientError):  # deleted by the test
+                self.delete(arn)
+
+
+@pytest.fixture
+def rules(emulator: Emulator) -> Iterator[Rules]:
+    made = Rules(emulator)
+    yield made
+    made.delete_all()
+
+
+def rule_runner(emulator: Emulator, clock: Clock) -> ScheduleRunner:
+    return ScheduleRunner(
+        emulator.client("scheduler"),
+        emulator.client("stepfunctions"),
+        events=emulator.client("events"),
+        lambda_client=emulator.client("lambda"),
+        clock=clock,
+    )
+
+
+def fired_at(passes: ScheduleRunner, clock: Clock, now: datetime, rule_arn: str) -> list[Fired]:
+    """Run one pass at `now`; what it delivered for `rule_arn`."""
+    clock.now = now
+    return [item for item in passes.run_once() if item.schedule_arn == rule_arn]
+
+
+def recording_function(emulator: Emulator, deploy: Deployer, seen: Path) -> str:
+    """A function that writes each event it receives to a file of its own in `seen`; its ARN."""
+    seen.mkdir(parents=True, exist_ok=True)
+    name = deploy.function({"app.py": RECORDING_CODE}, Environment={"Variables": {"SEEN_DIR": str(seen)}})
+    return str(emulator.client("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"])
+
+
+RECORDING_CODE = """
+    import json
+    import os
+    import uuid
+
+
+    def handler(event, context):
+        path = os.path.join(os.environ["SEEN_DIR"], uuid.uuid4().hex)
+        with open(path + ".partial", "w") as out:
+            json.dump(event, out)
+        os.replace(path + ".partial", path + ".json")  # the test never reads a half-written file
+"""
+
+
+def received(seen: Path, count: int) -> list[Any]:
+    """The `count` events the recording function received, in the order of their `time`."""
+
+    def probe() -> list[Any] | None:
+        events = [json.loads(path.read_text()) for path in seen.glob("*.json")]
+        return events if len(events) >= count else None
+
+    events = wait_for(probe, f"{count} scheduled invocation(s)")
+    return sorted(events, key=lambda event: str(event.get("time", "")))
+
+
+def scheduled(rule_arn: str, time: str, event_id: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": time,
+        "region": "us-east-1",
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+def test_a_rate_rule_invokes_its_function_with_the_scheduled_event(
+    emulator: Emulator, deploy: Deployer, rules: Rules, tmp_path: Path
+) -> None:
+    function = recording_function(emulator, deploy, tmp_path / "seen")
+    arn = rules.put("rate(1 minute)", {"Arn": function})
+    clock = Clock(START)
+    passes = rule_runner(emulator, clock)
+
+    counts = [
+        len(fired_at(passes, clock, START + timedelta(seconds=seconds), arn))
+        for seconds in (0, 59, 60, 90, 120)
+    ]
+
+    assert counts == [0, 0, 1, 0, 1]  # every minute from when the rule was first seen
+    first, second = received(tmp_path / "seen", 2)
+    assert first == scheduled(arn, "2030-01-01T00:01:00Z", first["id"])
+    assert second == scheduled(arn, "2030-01-01T00:02:00Z", second["id"])
+    assert first["id"] != second["id"]
+
+
+def test_a_late_pass_fires_a_rate_rule_once_not_for_every_missed_time(
+    emulator: Emulator, rules: Rules, machine: str
+) -> None:
+    arn = rules.put("rate(1 minute)", {"Arn": machine})
+    clock = Clock(START)
+    passes = rule_runner(emulator, clock)
+    fired_at(passes, clock, START, arn)
+
+    late = fired_at(passes, clock, START + timedelta(minutes=10, seconds=30), arn)
+    before_next = fired_at(passes, clock, START + timedelta(minutes=10, seconds=59), arn)
+    (following,) = fired_at(passes, clock, START + timedelta(minutes=11), arn)
+
+    assert len(late) == 1
+    assert before_next == []
+    assert following.due == START + timedelta(minutes=11)
+
+
+def test_a_targets_input_is_sent_instead_of_the_event(
+    emulator: Emulator, deploy: Deployer, rules: Rules, tmp_path: Path
+) -> None:
+    function = recording_function(emulator, deploy, tmp_path / "seen")
+    arn = rules.put("rate(5 minutes)", {"Arn": function, "Input": '{"job": "collect", "dry_run": false}'})
+    clock = Clock(START)
+    passes = rule_runner(emulator, clock)
+    fired_at(passes, clock, START, arn)
+
+    (fired,) = fired_at(passes, clock, START + timedelta(minutes=5), arn)
+
+    assert fired.target_arn == function
+    assert received(tmp_path / "seen", 1) == [{"job": "collect", "dry_run": False}]
+
+
+def test_a_cron_rule_fires_at_its_next_time_in_utc_to_every_target(
+    emulator: Emulator, rules: Rules, machine: str
+) -> None:
+    transformer = {
+        "InputPathsMap": {"at": "$.time"},
+        "InputTemplate": '{"rule": <aws.events.rule-name>, "at": <at>}',
+    }
+    arn = rules.put(
+        "cron(15 10 * * ? *)", {"Arn": machine}, {"Arn": machine, "InputTransformer": transformer}
+    )
+    clock = Clock(datetime(2030, 6, 1, 9, 0, tzinfo=UTC))
+    passes = rule_runner(emulator, clock)
+
+    assert fired_at(passes, clock, datetime(2030, 6, 1, 9, 0, tzinfo=UTC), arn) == []
+    assert fired_at(passes, clock, datetime(2030, 6, 1, 10, 14, 59, tzinfo=UTC), arn) == []
+    today = fired_at(passes, clock, datetime(2030, 6, 1, 10, 15, 0, tzinfo=UTC), arn)
+    assert fired_at(passes, clock, datetime(2030, 6, 2, 10, 14, tzinfo=UTC), arn) == []
+    tomorrow = fired_at(passes, clock, datetime(2030, 6, 2, 10, 15, 1, tzinfo=UTC), arn)
+
+    assert [item.due for item in today + tomorrow] == [datetime(2030, 6, 1, 10, 15, tzinfo=UTC)] * 2 + [
+        datetime(2030, 6, 2, 10, 15, tzinfo=UTC)
+    ] * 2
+    sfn = emulator.client("stepfunctions")
+    plain, transformed = (
+        json.loads(sfn.describe_execution(executionArn=item.execution_arn)["input"]) for item in today
+    )
+    assert plain == scheduled(arn, "2030-06-01T10:15:00Z", plain["id"])
+    assert transformed == {"rule": arn.rsplit("/", 1)[-1], "at": "2030-06-01T10:15:00Z"}
+
+
+def test_a_disabled_rule_does_not_fire_until_enabled(emulator: Emulator, rules: Rules, machine: str) -> None:
+    arn = rules.put("rate(1 minute)", {"Arn": machine}, State="DISABLED")
+    name = arn.rsplit("/", 1)[-1]
+    clock = Clock(START)
+    passes = rule_runner(emulator, clock)
+
+    disabled = [fired_at(passes, clock, START + timedelta(minutes=minute), arn) for minute in range(3)]
+    emulator.client("events").enable_rule(Name=name)
+    fired_at(passes, clock, START + timedelta(minutes=3), arn)
+    (enabled,) = fired_at(passes, clock, START + timedelta(minutes=4), arn)
+
+    assert disabled == [[], [], []]
+    assert enabled.due == START + timedelta(minutes=4)  # timed from when it was seen enabled
+
+
+def test_a_deleted_rule_stops_firing(emulator: Emulator, rules: Rules, machine: str) -> None:
+    arn = rules.put("rate(1 minute)", {"Arn": machine})
+    clock = Clock(START)
+    passes = rule_runner(emulator, clock)
+    fired_at(passes, clock, START, arn)
+    assert len(fired_at(passes, clock, START + timedelta(minutes=1), arn)) == 1
+
+    rules.delete(arn)
+
+    assert fired_at(passes, clock, START + timedelta(minutes=2), arn) == []
+    assert fired_at(passes, clock, START + timedelta(minutes=3), arn) == []
+
+
+def test_a_changed_rule_expression_is_timed_afresh(emulator: Emulator, rules: Rules, machine: str) -> None:
+    arn = rules.put("rate(1 minute)", {"Arn": machine})
+    name = arn.rsplit("/", 1)[-1]
+    clock = Clock(START)
+    passes = rule_runner(emulator, clock)
+    fired_at(passes, clock, START, arn)
+
+    emulator.client("events").put_rule(Name=name, ScheduleExpression="rate(10 minutes)")
+    at_the_old_time = fired_at(passes, clock, START + timedelta(minutes=1), arn)
+    (fired,) = fired_at(passes, clock, START + timedelta(minutes=11), arn)
+
+    assert at_the_old_time == []
+    assert fired.due == START + timedelta(minutes=11)  # ten minutes from when the change was seen
+
+
+def test_a_rule_target_it_does_not_deliver_to_is_skipped(emulator: Emulator, rules: Rules) -> None:
+    queue_arn = "arn:aws:sqs:us-east-1:123456789012:cirrus-test-queue"
+    arn = rules.put("rate(1 minute)", {"Arn": queue_arn})
+    clock = Clock(START)
+    passes = rule_runner(emulator, clock)
+    fired_at(passes, clock, START, arn)
+
+    assert fired_at(passes, clock, START + timedelta(minutes=1), arn) == []
+
+
+SAM_SCHEDULE_TEMPLATE = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Ticker:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: code/
+      Handler: app.handler
+      Runtime: python3.13
+      Environment:
+        Variables:
+          SEEN_DIR: "@SEEN_DIR@"
+      Events:
+        EveryMinute:
+          Type: Schedule
+          Properties:
+            Schedule: rate(1 minute)
+            Description: Tick every minute.
+        Paused:
+          Type: Schedule
+          Properties:
+            Schedule: rate(1 minute)
+            Enabled: false
+            Input: '{"paused": true}'
+"""
+
+
+def test_a_sam_schedule_event_fires_its_function(emulator: Emulator, rules: Rules, tmp_path: Path) -> None:
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    template = write_project(
+        tmp_path / "project",
+        SAM_SCHEDULE_TEMPLATE.replace("@SEEN_DIR@", str(seen)),
+        {"app.py": RECORDING_CODE},
+    )
+    deployment = deploy_template(emulator, template, stack_name=unique("ticker"))
+    every_minute = str(deployment.resource("TickerEveryMinute").attributes["Arn"])
+    paused = str(deployment.resource("TickerPaused").attributes["Arn"])
+    rules.arns += [every_minute, paused]  # deleted after the test, so no later pass fires them
+    clock = Clock(START)
+    passes = rule_runner(emulator, clock)
+
+    first_seen = passes.run_once()
+    clock.now = START + timedelta(minutes=1)
+    fired = passes.run_once()
+
+    assert [item for item in first_seen if item.schedule_arn in (every_minute, paused)] == []
+    assert [item.schedule_arn for item in fired if item.schedule_arn in (every_minute, paused)] == [
+        every_minute
+    ]
+    (event,) = received(seen, 1)
+    assert event == scheduled(every_minute, "2030-01-01T00:01:00Z", event["id"])
