@@ -235,8 +235,7 @@ class LocalCloud:
         if not websocket_apis(deployment):
             return ""
         progress("opening the live feed's WebSocket API")
-        assert self._emulator is not None
-        self._websocket = LocalWebSocketServer(deployment, self._emulator).start()
+        self._websocket = LocalWebSocketServer(deployment, self.emulator).start()
         # The publisher posts to API Gateway's management API: the local one, with the same code.
         self._websocket.point_functions_here()
         return self._websocket.url

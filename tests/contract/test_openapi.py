@@ -120,6 +120,8 @@ def test_cognito_scheme_secures_every_operation_but_the_webhook_and_ci_ones(docu
     assert overridden == {
         # Webhook deliveries are authenticated by the provider's signature, in the handler.
         "receive_webhook_api_v1_pipelines_webhooks__provider__post": [],
+        # A Prometheus scraper cannot sign in to Cognito: the handler checks its scrape token.
+        "scrape_prometheus_metrics_api_v1_monitoring_metrics_scrape_get": [],
         "execute_pipeline_api_v1_ci_pipelines_execute_post": [
             {"ciClientCredentials": ["cirrus/pipelines.execute"]}
         ],

@@ -116,7 +116,11 @@ def test_translator_makes_a_lambda_function_of_every_serverless_function(transla
 
 # The routes that do not take a user's ID token, and what they take instead.
 # Webhook deliveries carry the provider's HMAC signature or token, which the handler checks first.
-UNAUTHENTICATED_ROUTES = {("post", "/api/v1/pipelines/webhooks/{provider}")}
+# Webhook deliveries carry the provider's signature; a Prometheus scraper carries the scrape token.
+UNAUTHENTICATED_ROUTES = {
+    ("post", "/api/v1/pipelines/webhooks/{provider}"),
+    ("get", "/api/v1/monitoring/metrics/scrape"),
+}
 # CI systems call these with OAuth client-credentials access tokens carrying one of the scopes.
 SCOPED_ROUTES = {
     ("post", "/api/v1/ci/pipelines/execute"): ["cirrus/pipelines.execute"],
@@ -142,7 +146,7 @@ def test_every_deployed_route_requires_the_cognito_authorizer(translated: dict[s
     assert not unauthorized
 
 
-def test_only_the_webhook_route_goes_without_the_authorizer(translated: dict[str, Any]) -> None:
+def test_only_the_webhook_and_scrape_routes_go_without_the_authorizer(translated: dict[str, Any]) -> None:
     open_routes = set()
     for api in _resources_of_type(translated, "AWS::ApiGateway::RestApi").values():
         for path, item in api["Properties"]["Body"]["paths"].items():

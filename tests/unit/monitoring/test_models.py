@@ -16,6 +16,7 @@ from cirrus_core.monitoring.models import (
 )
 from cirrus_core.registry.primitives import Environment
 
+
 def refusal(model: type[Any], document: dict[str, Any]) -> list[dict[str, Any]]:
     """The validation errors of `document` (the test fails when it is accepted)."""
     with pytest.raises(ValidationError) as refused:

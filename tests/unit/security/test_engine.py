@@ -45,15 +45,13 @@ def version_resource(registered_by: str, registered_by_name: str = "someone@exam
 
 
 def resource_for(action: str) -> Resource:
+    """A resource of the type the schema says the action applies to."""
     if action in {"ApproveVersion", "RejectVersion"}:
         return version_resource(OTHER_REGISTRANT)
-    if (
-        action
-        in {"ListModels", "ListPipelines", "ListPolicies", "PutPolicy", "DeletePolicy", "EvaluatePolicy"}
-        or "Audit" in action
-    ):
+    applies_to = schema()["Cirrus"]["actions"][action]["appliesTo"]["resourceTypes"]
+    if applies_to == ["Platform"]:
         return Resource.platform()
-    if "Pipeline" in action:
+    if applies_to == ["Pipeline"]:
         return Resource.pipeline("fraud_training")
     return Resource.model("fraud")
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cirrus_core.alerting.notification import DeliveryRequest, Notification, NotificationKind
 from cirrus_core.events import LifecycleEvent
+from cirrus_core.invariants import given
 from cirrus_core.monitoring.models import (
     EVENT_SOURCES,
     AlertRule,
@@ -138,11 +139,8 @@ def condition_text(rule: AlertRule) -> str:
     if rule.alert_type is AlertType.DRIFT_DETECTION:
         return f"share of drifted features >= {rule.threshold:g} (one monitor run)"
     if rule.alert_type is AlertType.PERFORMANCE_DEGRADATION:
-        assert rule.metric is not None
-        assert rule.comparison is not None
-        return (
-            f"{rule.metric.value} over {rule.evaluation_window} {rule.comparison.symbol} {rule.threshold:g}"
-        )
+        metric, comparison = given(rule.metric, "metric"), given(rule.comparison, "comparison")
+        return f"{metric.value} over {rule.evaluation_window} {comparison.symbol} {rule.threshold:g}"
     sources = ", ".join(source.value for source in rule.watched_sources)
     return (
         f"at least {int(rule.threshold)} failure(s) per subject within {rule.evaluation_window} ({sources})"
@@ -249,9 +247,8 @@ class AlertEvaluator:
 
     def _evaluate_rule(self, rule: AlertRule, now: datetime, measured: dict[str, Any]) -> list[Outcome]:
         if rule.alert_type is AlertType.DRIFT_DETECTION:
-            assert rule.model_id is not None
-            assert rule.environment is not None
-            verdict = self._drift_runs.latest_finished(rule.model_id, rule.environment.value, rule.created_at)
+            model_id, environment = given(rule.model_id, "model_id"), given(rule.environment, "environment")
+            verdict = self._drift_runs.latest_finished(model_id, environment.value, rule.created_at)
             observation = drift_observation(rule, verdict, self._api) if verdict else None
             return [self.apply(rule, observation, now)] if observation else []
         if rule.alert_type is AlertType.PERFORMANCE_DEGRADATION:
@@ -260,35 +257,31 @@ class AlertEvaluator:
         return [self.apply(rule, observation, now) for observation in self._system(rule, now, measured)]
 
     def _performance(self, rule: AlertRule, now: datetime) -> Observation | None:
-        assert rule.model_id
-        assert rule.environment
-        assert rule.metric
-        assert rule.comparison
-        value = self._metrics().window_value(
-            rule.model_id, rule.environment.value, rule.metric, now - rule.window, now
-        )
+        model_id, environment = given(rule.model_id, "model_id"), given(rule.environment, "environment")
+        metric, comparison = given(rule.metric, "metric"), given(rule.comparison, "comparison")
+        value = self._metrics().window_value(model_id, environment.value, metric, now - rule.window, now)
         if value is None:
             return None
-        holds = rule.comparison.holds(value, rule.threshold)
-        name = rule.metric.value
+        holds = comparison.holds(value, rule.threshold)
+        name = metric.value
         return Observation(
             subject=WHOLE_RULE,
             holds=holds,
             value=value,
             summary=(
-                f"{name} of {rule.model_id} ({rule.environment.value}) is {value:g} over the last "
+                f"{name} of {model_id} ({environment.value}) is {value:g} over the last "
                 f"{rule.evaluation_window}: {'' if holds else 'no longer '}"
-                f"{rule.comparison.symbol} {rule.threshold:g}"
+                f"{comparison.symbol} {rule.threshold:g}"
             ),
             values={
                 "metric": name,
                 "value": value,
-                "comparison": rule.comparison.value,
+                "comparison": comparison.value,
                 "threshold": rule.threshold,
                 "window_start": (now - rule.window).isoformat(),
                 "window_end": now.isoformat(),
             },
-            links={"metrics": f"{self._api}/api/v1/monitoring/models/{rule.model_id}/metrics?metric={name}"},
+            links={"metrics": f"{self._api}/api/v1/monitoring/models/{model_id}/metrics?metric={name}"},
         )
 
     def _system(self, rule: AlertRule, now: datetime, measured: dict[str, Any]) -> list[Observation]:
@@ -547,13 +540,12 @@ class AlertEvaluator:
         reminder: bool,
         now: datetime,
     ) -> None:
-        assert state.dedup_key is not None
-        assert state.fired_at is not None
+        dedup_key, fired_at = given(state.dedup_key, "dedup_key"), given(state.fired_at, "fired_at")
         summary = observation.summary
         if kind is NotificationKind.RESOLVE:
             summary = f"Resolved: {summary}"
         elif reminder:
-            summary = f"Still firing since {state.fired_at:%Y-%m-%d %H:%M} UTC: {summary}"
+            summary = f"Still firing since {fired_at:%Y-%m-%d %H:%M} UTC: {summary}"
         links = {"alert": f"{self._api}/api/v1/monitoring/alerts/{rule.alert_id}", **observation.links}
         notification = Notification(
             notification_id=uuid.uuid4().hex,
@@ -561,7 +553,7 @@ class AlertEvaluator:
             kind=kind,
             alert_type=rule.alert_type.value,
             severity=rule.effective_severity,
-            dedup_key=state.dedup_key,
+            dedup_key=dedup_key,
             model_id=rule.model_id,
             environment=rule.environment.value if rule.environment else None,
             summary=summary[:1024],
@@ -585,7 +577,7 @@ class AlertEvaluator:
     def _event(
         rule: AlertRule, state: AlertState, observation: Observation, kind: NotificationKind, now: datetime
     ) -> LifecycleEvent:
-        assert state.fired_at is not None
+        fired_at = given(state.fired_at, "fired_at")
         data: dict[str, Any] = {
             "alert_id": rule.alert_id,
             "alert_type": rule.alert_type.value,
@@ -598,7 +590,7 @@ class AlertEvaluator:
             "threshold": rule.threshold,
             "value": observation.value,
             "summary": observation.summary[:1024],
-            "fired_at": state.fired_at.isoformat(),
+            "fired_at": fired_at.isoformat(),
             "report_url": observation.report_url,
             "notification_channels": list(rule.notification_channels),
         }

@@ -22,6 +22,7 @@ from cirrus_core.errors import (
     ModelNotFound,
     UnknownChannel,
 )
+from cirrus_core.invariants import given
 from cirrus_core.monitoring.models import (
     PLATFORM_WIDE,
     AlertRule,
@@ -289,8 +290,8 @@ class AlertRulesService:
             )
 
     def _create_schedule(self, rule: AlertRule) -> None:
-        assert rule.schedule_name is not None
-        assert rule.schedule_expression is not None
+        schedule_name = given(rule.schedule_name, "schedule_name")
+        schedule_expression = given(rule.schedule_expression, "schedule_expression")
         target_input = {
             "model_id": rule.model_id,
             "environment": rule.environment.value if rule.environment else None,
@@ -299,8 +300,8 @@ class AlertRulesService:
             "trigger": DriftRunTrigger.SCHEDULE.value,
         }
         self._schedules.create(
-            rule.schedule_name,
-            rule.schedule_expression,
+            schedule_name,
+            schedule_expression,
             SCHEDULE_TIMEZONE,
             self._arn,
             json.dumps(target_input, separators=(",", ":")),
@@ -308,8 +309,7 @@ class AlertRulesService:
         )
 
     def _replace_schedule(self, old: AlertRule, new: AlertRule) -> None:
-        assert old.schedule_name is not None
-        self._schedules.delete(old.schedule_name)
+        self._schedules.delete(given(old.schedule_name, "schedule_name"))
         self._create_schedule(new)
 
     @staticmethod
