@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
+from cirrus_core.metrics import aggregates
+from cirrus_core.metrics.models import Resolution
 from cirrus_core.metrics.query import MetricName
 from cirrus_core.metrics.store import MetricsStore
 from tests.support.api import LambdaContextStub
@@ -69,6 +71,28 @@ def test_a_serving_endpoints_cpu_and_memory_are_stored_as_gauges(
     assert store.window_value(MODEL_ID, "prod", MetricName.MEMORY_UTILIZATION, *window) == pytest.approx(20.0)
     (total,) = store.totals()
     assert (total.counters["cpu_last"], total.counters["mem_last"]) == (40.0, 20.0)
+
+
+def test_a_datapoint_read_again_by_the_next_run_is_not_counted_twice(
+    aws: AwsResources, store: MetricsStore
+) -> None:
+    # GIVEN one CPU datapoint, collected once
+    deploy(aws, "prod", ENDPOINT)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    publish(ENDPOINT, "CPUUtilization", 40.0, now - timedelta(minutes=1))
+    collect()
+
+    # WHEN the next run finds the same newest datapoint, and then a newer one arrives
+    again = collect()
+    publish(ENDPOINT, "CPUUtilization", 80.0, now)
+    newer = collect()
+
+    # THEN the repeat stores nothing, and the minute buckets hold one sample each
+    assert (again, newer) == ({"endpoints": 0}, {"endpoints": 1})
+    first = store.series(MODEL_ID, "prod", Resolution.MINUTE, now - timedelta(minutes=1), now)
+    assert [item.counters[aggregates.CPU_COUNT] for item in first] == [1.0]
+    window = (now - timedelta(minutes=10), now + timedelta(minutes=1))
+    assert store.window_value(MODEL_ID, "prod", MetricName.CPU_UTILIZATION, *window) == pytest.approx(60.0)
 
 
 def test_variants_of_one_endpoint_are_averaged(aws: AwsResources, store: MetricsStore) -> None:

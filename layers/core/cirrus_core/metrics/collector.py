@@ -5,7 +5,8 @@ may exceed 100) in the namespace `/aws/sagemaker/Endpoints` with dimensions Endp
 VariantName, once a minute. The collector lists the namespace's metrics once per metric name, reads
 the last few minutes of every serving endpoint's variants with GetMetricData (up to 500 queries a
 call), and stores the newest datapoint of each endpoint (the mean over its variants) in the minute,
-hour and day aggregates of its time and as the last value on the version's total.
+hour and day aggregates of its time and as the last value on the version's total; a datapoint already
+stored by an earlier run is not added again.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Endpoints(Protocol):
 class GaugeWriter(Protocol):
     def record_gauges(
         self, model_id: str, environment: str, version: int, at: datetime, gauges: Mapping[str, float]
-    ) -> None: ...
+    ) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ class EndpointMetricsCollector:
         self._clock = clock
 
     def collect(self) -> int:
-        """Store the newest CPU and memory of every serving endpoint; the number of endpoints stored."""
+        """Store the newest CPU and memory of every serving endpoint, once per datapoint; the number of
+        (endpoint, version) readings stored."""
         serving = self._endpoints.serving()
         if not serving:
             return 0
@@ -140,6 +142,6 @@ class EndpointMetricsCollector:
             values = {gauge: sum(r.value for r in items) / len(items) for gauge, items in gauges.items()}
             at = max(r.at for items in gauges.values() for r in items)
             for model_id, environment, version in by_endpoint[endpoint]:
-                self._writer.record_gauges(model_id, environment, version, at, values)
-                stored += 1
+                if self._writer.record_gauges(model_id, environment, version, at, values):
+                    stored += 1
         return stored

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
+from cirrus_core.invariants import given
 from cirrus_core.metrics import aggregates
 from cirrus_core.metrics.models import MAX_RANGE, RESOLUTION_STEP, Outcome, Resolution, bucket_start
 
@@ -87,10 +88,9 @@ class AggregateKey:
     def key(self) -> dict[str, str]:
         if self.resolution is None:
             return {"pk": total_pk(self.model_id, self.environment), "sk": self.version}
-        assert self.start is not None
         return {
             "pk": series_pk(self.model_id, self.environment, self.resolution),
-            "sk": f"{_iso(self.start)}#{self.version}",
+            "sk": f"{_iso(given(self.start, 'start'))}#{self.version}",
         }
 
 
@@ -341,22 +341,19 @@ class MetricsStore:
 
     def record_gauges(
         self, model_id: str, environment: str, version: int, at: datetime, gauges: Mapping[str, float]
-    ) -> None:
+    ) -> bool:
         """ADD resource gauge sums (`cpu`, `mem`) into the minute, hour and day buckets of `at`, and set
-        the last values on the version's total."""
+        the last values on the version's total. A datapoint no newer than the one stored last is skipped
+        (the collector reads the newest datapoint every minute, which may be the one it read before):
+        False then."""
         counters: dict[str, float] = {}
         if "cpu" in gauges:
             aggregates.add(counters, {aggregates.CPU_SUM: gauges["cpu"], aggregates.CPU_COUNT: 1})
         if "mem" in gauges:
             aggregates.add(counters, {aggregates.MEMORY_SUM: gauges["mem"], aggregates.MEMORY_COUNT: 1})
         if not counters:
-            return
+            return False
         label = version_label(version)
-        for key in aggregate_keys(model_id, environment, label, at):
-            if key.resolution is not None:
-                update = self._aggregate_update(key, counters)["Update"]
-                update.pop("TableName")
-                self._table.update_item(**update)
         values: dict[str, Any] = {
             ":at": _iso(at),
             ":tk": TOTALS_KEY,
@@ -366,11 +363,24 @@ class MetricsStore:
         for name, value in gauges.items():
             values[f":{name}"] = _number(value)
             sets.append(f"{name}_last = :{name}")
-        self._table.update_item(
-            Key={"pk": total_pk(model_id, environment), "sk": label},
-            UpdateExpression="SET " + ", ".join(sets),
-            ExpressionAttributeValues=values,
-        )
+        # The total is the claim: written first, on condition, so a datapoint lands in the buckets once.
+        try:
+            self._table.update_item(
+                Key={"pk": total_pk(model_id, environment), "sk": label},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_not_exists(gauges_at) OR gauges_at < :at",
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        for key in aggregate_keys(model_id, environment, label, at):
+            if key.resolution is not None:
+                update = self._aggregate_update(key, counters)["Update"]
+                update.pop("TableName")
+                self._table.update_item(**update)
+        return True
 
     # -- reading --------------------------------------------------------------------------------------
 
