@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from cirrus.client import CirrusClient
+    from cirrus_core.metrics.models import MetricHistory
     from cirrus_core.pipelines.models import RunDetail
     from cirrus_core.serving.deployment_models import Deployment
 
@@ -65,6 +66,7 @@ def local() -> None:
     "--allow-receiver",
     "receivers",
     multiple=True,
+    callback=lambda _ctx, _param, values: tuple(_local_origin(value) for value in values),
     metavar="http://127.0.0.1:PORT",
     help="A local origin notification channels may point at (repeatable); other loopback stays refused.",
 )
@@ -82,6 +84,61 @@ def local_up(port: int, aws_port: int, project_dir: Path, receivers: tuple[str, 
         click.echo("\nStopping the local cloud...")
     finally:
         cloud.stop()
+
+
+def _local_origin(value: str) -> str:
+    """A loopback http origin (the only kind a channel may use unchecked), or a usage error."""
+    import re
+
+    if not re.fullmatch(r"http://(127\.0\.0\.1|localhost|\[::1\]):[0-9]{1,5}", value):
+        raise click.BadParameter(
+            f"{value!r} is not a loopback origin such as http://127.0.0.1:9000", param_hint="--allow-receiver"
+        )
+    return value
+
+
+@local.command("receiver")
+@click.option("--port", default=9000, show_default=True, help="Port on 127.0.0.1 to listen on.")
+@click.option(
+    "--secret",
+    envvar="CIRRUS_WEBHOOK_SECRET",
+    default=None,
+    help="The webhook channel's whsec_ secret, to check each delivery's signature (CIRRUS_WEBHOOK_SECRET).",
+)
+def local_receiver(port: int, secret: str | None) -> None:
+    """Receive notifications locally and print them (start the local cloud with --allow-receiver).
+
+    Point a channel at http://127.0.0.1:PORT/<any path>; each POST is answered 200 and printed, with its
+    Standard Webhooks signature checked when --secret is given. Ctrl-C stops.
+    """
+    import time
+
+    from cirrus.localcloud.receiver import Received, start_receiver
+    from cirrus_core.monitoring.destinations import verify
+
+    def show(received: Received) -> None:
+        line = f"POST {received.path}  {len(received.body)} bytes"
+        if secret and "webhook-signature" in received.headers:
+            ok = verify(secret, received.headers, received.body, now=int(time.time()))
+            line += "  signature " + ("verified" if ok else "DOES NOT VERIFY")
+        click.echo(line)
+        try:
+            click.echo(json.dumps(json.loads(received.body), indent=2))
+        except ValueError:
+            click.echo(received.body.decode("utf-8", "replace"))
+
+    receiver = start_receiver(port, on_receive=show)
+    click.echo(
+        f"Receiving on {receiver.origin} (allow it: cirrus local up --allow-receiver {receiver.origin})"
+    )
+    try:
+        # Short sleeps, not one unbounded wait: Ctrl-C reaches the main thread promptly.
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+    finally:
+        receiver.stop()
 
 
 @local.command("token")
@@ -1126,25 +1183,49 @@ def monitor_alerts() -> None:
 
 
 @monitor_alerts.command("create")
-@click.argument("model_id")
-@click.option("--type", "alert_type", default="drift_detection", show_default=True)
+@click.argument("model_id", required=False)
 @click.option(
-    "--threshold", type=float, required=True, help="drift_detection: share of drifted features, (0, 1]."
+    "--type",
+    "alert_type",
+    type=click.Choice(["drift_detection", "performance_degradation", "system_failures"]),
+    default="drift_detection",
+    show_default=True,
+)
+@click.option(
+    "--threshold",
+    type=float,
+    required=True,
+    help="drift_detection: share of drifted features, (0, 1]; performance_degradation: in the metric's "
+    "unit; system_failures: failures per subject.",
 )
 @click.option("--window", "evaluation_window", default="1h", show_default=True, help="5m to 7d.")
-@click.option("--environment", "--env", type=click.Choice(ENVIRONMENTS), default="prod", show_default=True)
+@click.option("--environment", "--env", type=click.Choice(ENVIRONMENTS), default=None, help="Default prod.")
 @click.option("--channel", "channels", multiple=True, help="A notification channel's name (repeatable).")
+@click.option("--metric", default=None, help="performance_degradation: e.g. latency_p95_ms, accuracy.")
+@click.option("--comparison", type=click.Choice(["gt", "gte", "lt", "lte"]), default=None)
+@click.option("--source", "sources", multiple=True, help="system_failures: what to watch (repeatable).")
+@click.option("--cooldown", default=None, help="At most one reminder per cooldown while firing (1m to 7d).")
+@click.option("--severity", type=click.Choice(["critical", "error", "warning", "info"]), default=None)
+@click.option("--description", default=None)
 @click.pass_context
 def alerts_create(
     ctx: click.Context,
-    model_id: str,
+    model_id: str | None,
     alert_type: str,
     threshold: float,
     evaluation_window: str,
-    environment: str,
+    environment: str | None,
     channels: tuple[str, ...],
+    metric: str | None,
+    comparison: str | None,
+    sources: tuple[str, ...],
+    cooldown: str | None,
+    severity: str | None,
+    description: str | None,
 ) -> None:
-    """Create an alert rule; a drift_detection rule schedules a monitor run every --window."""
+    """Create an alert rule (MODEL_ID may be left out for a platform-wide system_failures rule)."""
+    if environment is None and model_id is not None:
+        environment = "prod"
     _run(
         ctx,
         lambda client: client.create_alert(
@@ -1154,8 +1235,288 @@ def alerts_create(
             evaluation_window=evaluation_window,
             environment=environment,
             notification_channels=list(channels),
+            metric=metric,
+            comparison=comparison,
+            sources=list(sources) or None,
+            cooldown=cooldown,
+            severity=severity,
+            description=description,
         ),
     )
+
+
+@monitor_alerts.command("list")
+@click.option("--model", "model_id", default=None, help="Only this model's rules (`*`: platform-wide).")
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@click.option("--next-token", default=None)
+@click.pass_context
+def alerts_list(ctx: click.Context, model_id: str | None, limit: int, next_token: str | None) -> None:
+    """Alert rules, newest first."""
+    _run(ctx, lambda client: client.list_alerts(model_id=model_id, limit=limit, next_token=next_token))
+
+
+@monitor_alerts.command("show")
+@click.argument("alert_id")
+@click.pass_context
+def alerts_show(ctx: click.Context, alert_id: str) -> None:
+    """A rule and the state of its alert(s): ok or firing, dedup key, fired and resolved times."""
+    _run(ctx, lambda client: client.get_alert(alert_id))
+
+
+@monitor_alerts.command("update")
+@click.argument("alert_id")
+@click.argument("settings_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def alerts_update(ctx: click.Context, alert_id: str, settings_file: Path) -> None:
+    """Replace a rule's settings from a JSON or YAML file (alert_type, threshold, channels, window ...)."""
+    settings = _load_document(settings_file)
+    _run(ctx, lambda client: client.update_alert(alert_id, settings))
+
+
+@monitor_alerts.command("delete")
+@click.argument("alert_id")
+@click.pass_context
+def alerts_delete(ctx: click.Context, alert_id: str) -> None:
+    """Delete a rule, its schedule and its state."""
+    _run_no_content(ctx, lambda client: client.delete_alert(alert_id), f"Deleted alert rule {alert_id}.")
+
+
+@monitor_alerts.command("test")
+@click.argument("alert_id")
+@click.pass_context
+def alerts_test(ctx: click.Context, alert_id: str) -> None:
+    """Send a test notification to each of the rule's channels."""
+    _run(ctx, lambda client: client.test_alert(alert_id))
+
+
+@monitor_alerts.command("deliveries")
+@click.argument("alert_id")
+@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="The API's answer as it came.")
+@click.pass_context
+def alerts_deliveries(ctx: click.Context, alert_id: str, limit: int, as_json: bool) -> None:
+    """A rule's notifications, newest first, with every attempt."""
+    if as_json:
+        _run(ctx, lambda client: client.alert_deliveries(alert_id, limit=limit))
+        return
+    from cirrus.client import CirrusApiError
+
+    try:
+        page = ctx.find_object(_ClientFactory)().alert_deliveries(alert_id, limit=limit)  # type: ignore[misc]
+    except CirrusApiError as error:
+        _print_api_error(error)
+        sys.exit(1)
+    if not page.items:
+        click.echo("No deliveries yet.")
+    for delivery in page.items:
+        click.echo(
+            f"{delivery.queued_at:%Y-%m-%d %H:%M:%S}  {delivery.notification_kind:<8} "
+            f"{delivery.channel} ({delivery.kind or '?'})  {delivery.status}"
+        )
+        for attempt in delivery.attempts:
+            outcome = attempt.status_code if attempt.status_code is not None else attempt.error
+            latency = f"{attempt.latency_ms:.0f} ms" if attempt.latency_ms is not None else "-"
+            click.echo(f"    attempt {attempt.attempt}  {attempt.at:%H:%M:%S}  {outcome}  {latency}")
+
+
+@monitor.group("channels")
+def monitor_channels() -> None:
+    """Notification channels: email, Slack, PagerDuty, signed webhooks (admin: system_config)."""
+
+
+@monitor_channels.command("create")
+@click.argument("name")
+@click.option(
+    "--type", "channel_type", type=click.Choice(["webhook", "slack", "pagerduty", "email"]), required=True
+)
+@click.option("--url", default=None, help="webhook: the https URL to POST to.")
+@click.option(
+    "--signing-secret",
+    envvar="CIRRUS_WEBHOOK_SECRET",
+    default=None,
+    help="webhook: the whsec_... secret the receiver verifies with (or CIRRUS_WEBHOOK_SECRET).",
+)
+@click.option("--webhook-url", default=None, help="slack: the incoming webhook URL.")
+@click.option("--routing-key", envvar="CIRRUS_PAGERDUTY_ROUTING_KEY", default=None, help="pagerduty.")
+@click.option("--events-url", default=None, help="pagerduty: the Events API v2 URL (default PagerDuty's).")
+@click.option("--email", "addresses", multiple=True, help="email: a recipient (repeatable).")
+@click.option("--description", default=None)
+@click.pass_context
+def channels_create(
+    ctx: click.Context,
+    name: str,
+    channel_type: str,
+    url: str | None,
+    signing_secret: str | None,
+    webhook_url: str | None,
+    routing_key: str | None,
+    events_url: str | None,
+    addresses: tuple[str, ...],
+    description: str | None,
+) -> None:
+    """Create a channel; its secrets go to Secrets Manager and are never shown again."""
+    given = {
+        "url": url,
+        "signing_secret": signing_secret,
+        "webhook_url": webhook_url,
+        "routing_key": routing_key,
+        "events_url": events_url,
+        "addresses": list(addresses) or None,
+    }
+    config = {key: value for key, value in given.items() if value is not None}
+    _run(ctx, lambda client: client.create_channel(name, channel_type, config, description=description))
+
+
+@monitor_channels.command("list")
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@click.option("--next-token", default=None)
+@click.pass_context
+def channels_list(ctx: click.Context, limit: int, next_token: str | None) -> None:
+    """Channels by name (no secrets)."""
+    _run(ctx, lambda client: client.list_channels(limit=limit, next_token=next_token))
+
+
+@monitor_channels.command("show")
+@click.argument("name")
+@click.pass_context
+def channels_show(ctx: click.Context, name: str) -> None:
+    _run(ctx, lambda client: client.get_channel(name))
+
+
+@monitor_channels.command("delete")
+@click.argument("name")
+@click.pass_context
+def channels_delete(ctx: click.Context, name: str) -> None:
+    """Delete a channel no rule names."""
+    _run_no_content(ctx, lambda client: client.delete_channel(name), f"Deleted channel {name}.")
+
+
+def _run_no_content(ctx: click.Context, call: Callable[[CirrusClient], None], done: str) -> None:
+    from cirrus.client import CirrusApiError
+
+    try:
+        call(ctx.find_object(_ClientFactory)())  # type: ignore[misc]
+    except CirrusApiError as error:
+        _print_api_error(error)
+        sys.exit(1)
+    click.echo(done)
+
+
+@monitor.group("metrics")
+def monitor_metrics() -> None:
+    """Per-model metrics: history, ground truth, the Prometheus exposition."""
+
+
+def _time_range(since: str, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    from cirrus_core.monitoring.models import window_length
+
+    end = (end or datetime.now(UTC)).astimezone(UTC)
+    if start is not None:
+        return start.astimezone(UTC), end
+    try:
+        return end - window_length(since), end
+    except ValueError as error:
+        raise click.BadParameter(
+            f"expected <n>m, <n>h or <n>d, got {since!r}", param_hint="--since"
+        ) from error
+
+
+_TIME = click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"])
+
+
+@monitor_metrics.command("show")
+@click.argument("model_id")
+@click.option("--metric", required=True, help="invocations, error_rate, latency_p95_ms, accuracy, mae, ...")
+@click.option("--since", default="1h", show_default=True, help="How far back (<n>m|h|d), unless --from.")
+@click.option("--from", "start", type=_TIME, default=None, help="Start (UTC unless a zone is given).")
+@click.option("--to", "end", type=_TIME, default=None, help="End (default now).")
+@click.option("--resolution", type=click.Choice(["1m", "1h", "1d"]), default="1m", show_default=True)
+@click.option("--environment", "--env", type=click.Choice(ENVIRONMENTS), default="prod", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="The API's answer as it came.")
+@click.pass_context
+def metrics_show(
+    ctx: click.Context,
+    model_id: str,
+    metric: str,
+    since: str,
+    start: datetime | None,
+    end: datetime | None,
+    resolution: str,
+    environment: str,
+    as_json: bool,
+) -> None:
+    """One metric of a model over time, a point per bucket with data."""
+    start, end = _time_range(since, _utc(start), _utc(end))
+
+    def call(client: CirrusClient) -> MetricHistory:
+        return client.model_metrics(
+            model_id, metric, start=start, end=end, resolution=resolution, environment=environment
+        )
+
+    if as_json:
+        _run(ctx, call)
+        return
+    from cirrus.client import CirrusApiError
+
+    try:
+        history = call(ctx.find_object(_ClientFactory)())  # type: ignore[misc]
+    except CirrusApiError as error:
+        _print_api_error(error)
+        sys.exit(1)
+    span = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+    click.echo(f"{model_id} ({environment}) {metric}, {resolution} buckets, {span}")
+    if not history.points:
+        click.echo("  no data in the range")
+    for point in history.points:
+        click.echo(f"  {point.timestamp:%Y-%m-%d %H:%M}  {point.value:.6g}")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+@monitor_metrics.command("ground-truth")
+@click.argument("records_file", type=click.File("r"))
+@click.pass_context
+def metrics_ground_truth(ctx: click.Context, records_file: Any) -> None:
+    """Send labels for earlier predictions: a JSON array or JSON Lines of {"inference_id", "label"}."""
+    text = records_file.read()
+    try:
+        stripped = text.strip()
+        records = (
+            json.loads(stripped)
+            if stripped.startswith("[")
+            else [json.loads(line) for line in stripped.splitlines() if line.strip()]
+        )
+    except ValueError as error:
+        raise click.BadParameter(f"not JSON or JSON Lines: {error}", param_hint="RECORDS_FILE") from error
+    _run(ctx, lambda client: client.put_ground_truth(records))
+
+
+@monitor_metrics.command("scrape")
+@click.pass_context
+def metrics_scrape(ctx: click.Context) -> None:
+    """Print the Prometheus exposition, as a scraper reads it."""
+    from cirrus.client import CirrusApiError
+
+    try:
+        click.echo(ctx.find_object(_ClientFactory)().prometheus_metrics(), nl=False)  # type: ignore[misc]
+    except CirrusApiError as error:
+        _print_api_error(error)
+        sys.exit(1)
+
+
+@monitor_drift.command("history")
+@click.argument("model_id")
+@click.option("--since", default="7d", show_default=True, help="How far back (<n>m|h|d).")
+@click.option("--environment", "--env", type=click.Choice(ENVIRONMENTS), default=None)
+@click.pass_context
+def drift_history(ctx: click.Context, model_id: str, since: str, environment: str | None) -> None:
+    """Per-feature drift scores of the monitor runs over time."""
+    start, end = _time_range(since, None, None)
+    _run(ctx, lambda client: client.drift_history(model_id, start=start, end=end, environment=environment))
 
 
 @monitor.command("watch")

@@ -19,9 +19,14 @@ from urllib.parse import quote
 import requests
 from pydantic import BaseModel
 
+from cirrus_core.alerting.channels import ChannelPage, ChannelView
+from cirrus_core.alerting.records import DeliveryPage, TestAlertResponse
 from cirrus_core.audit.models import AuditPage, VerifyReport
+from cirrus_core.metrics.models import DriftHistory, GroundTruthResult, MetricHistory
 from cirrus_core.monitoring.models import (
     AlertRule,
+    AlertRuleDetail,
+    AlertRulePage,
     BaselineView,
     DriftConfigView,
     DriftRun,
@@ -65,7 +70,7 @@ from cirrus_core.serving.edge_models import (
 from cirrus_core.serving.inference import Prediction
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator, Mapping, Sequence
     from datetime import datetime
 
     from cirrus_core.pipelines.definition import PipelineDefinitionRequest
@@ -527,26 +532,153 @@ class CirrusClient:
 
     def create_alert(
         self,
-        model_id: str,
+        model_id: str | None,
         alert_type: str,
         threshold: float,
         *,
         evaluation_window: str = "1h",
-        environment: Environment | str = Environment.PROD,
+        environment: Environment | str | None = Environment.PROD,
         notification_channels: list[str] | None = None,
         idempotency_key: str | None = None,
+        **fields: Any,
     ) -> AlertRule:
-        """The spec's alert payload; a drift_detection rule schedules a monitor run every window."""
-        body = {
-            "model_id": model_id,
+        """The spec's alert payload, plus the fields of its type (`metric`, `comparison` for
+        performance_degradation; `sources` for system_failures) and `cooldown`, `severity`, `description`.
+        A drift_detection rule schedules a monitor run every window."""
+        body: dict[str, Any] = {
             "alert_type": alert_type,
             "threshold": threshold,
             "evaluation_window": evaluation_window,
-            "environment": str(Environment(environment).value),
             "notification_channels": notification_channels or [],
+            **{name: value for name, value in fields.items() if value is not None},
         }
+        if model_id is not None:
+            body["model_id"] = model_id
+        if environment is not None:
+            body["environment"] = str(Environment(environment).value)
         headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
         return self._call("POST", "/monitoring/alerts", AlertRule, json=body, headers=headers)
+
+    def list_alerts(
+        self, *, model_id: str | None = None, limit: int = 50, next_token: str | None = None
+    ) -> AlertRulePage:
+        """Alert rules, newest first (`model_id="*"`: the platform-wide ones)."""
+        params = _query(model_id=model_id, limit=limit, next_token=next_token)
+        return self._call("GET", "/monitoring/alerts", AlertRulePage, params=params)
+
+    def get_alert(self, alert_id: str) -> AlertRuleDetail:
+        """A rule with the state of its alert(s): ok or firing, dedup key, when it fired and resolved."""
+        return self._call("GET", f"/monitoring/alerts/{_seg(alert_id)}", AlertRuleDetail)
+
+    def update_alert(self, alert_id: str, settings: Mapping[str, Any]) -> AlertRule:
+        """Replace a rule's mutable fields (`alert_type` stays; fields left out go back to defaults)."""
+        return self._call("PUT", f"/monitoring/alerts/{_seg(alert_id)}", AlertRule, json=dict(settings))
+
+    def delete_alert(self, alert_id: str) -> None:
+        """Delete a rule, its schedule and its state (its delivery log stays)."""
+        self._call_no_content("DELETE", f"/monitoring/alerts/{_seg(alert_id)}")
+
+    def test_alert(self, alert_id: str) -> TestAlertResponse:
+        """Queue a test notification to each of the rule's channels."""
+        return self._call("POST", f"/monitoring/alerts/{_seg(alert_id)}/test", TestAlertResponse)
+
+    def alert_deliveries(
+        self, alert_id: str, *, limit: int = 50, next_token: str | None = None
+    ) -> DeliveryPage:
+        """A rule's notifications, newest first, each with every attempt (status code, latency, error)."""
+        params = _query(limit=limit, next_token=next_token)
+        path = f"/monitoring/alerts/{_seg(alert_id)}/deliveries"
+        return self._call("GET", path, DeliveryPage, params=params)
+
+    # -- metrics, ground truth, history --------------------------------------------------------------
+
+    def put_ground_truth(self, records: Sequence[Mapping[str, Any]]) -> GroundTruthResult:
+        """Labels for earlier predictions, `[{"inference_id", "label"}]` (1 to 500): joined to what the
+        model answered, they make the accuracy (and MAE/RMSE for numbers) metrics."""
+        body = {"records": [dict(record) for record in records]}
+        return self._call("POST", "/monitoring/ground-truth", GroundTruthResult, json=body)
+
+    def model_metrics(
+        self,
+        model_id: str,
+        metric: str,
+        *,
+        start: datetime,
+        end: datetime,
+        resolution: str = "1h",
+        environment: Environment | str = Environment.PROD,
+    ) -> MetricHistory:
+        """One metric over [start, end) at 1m, 1h or 1d resolution (MetricName: invocations, accuracy,
+        latency_p95_ms, error_rate, cpu_utilization, ...)."""
+        params = _query(
+            metric=metric,
+            resolution=resolution,
+            environment=str(Environment(environment).value),
+            **{"from": start.isoformat(), "to": end.isoformat()},
+        )
+        return self._call("GET", f"/monitoring/models/{_seg(model_id)}/metrics", MetricHistory, params=params)
+
+    def drift_history(
+        self,
+        model_id: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        environment: Environment | str | None = None,
+    ) -> DriftHistory:
+        """Per-feature drift scores of the runs in [start, end) (default: the last 7 days)."""
+        params = _query(
+            environment=str(Environment(environment).value) if environment is not None else None,
+            **{
+                "from": start.isoformat() if start is not None else None,
+                "to": end.isoformat() if end is not None else None,
+            },
+        )
+        return self._call("GET", f"/monitoring/models/{_seg(model_id)}/drift", DriftHistory, params=params)
+
+    def prometheus_metrics(self) -> str:
+        """The Prometheus text exposition of every model's metrics (what a scraper reads)."""
+        headers = {"Accept": "text/plain"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        response = self._session.get(
+            f"{self._base}/api/v1/monitoring/metrics", headers=headers, timeout=self._timeout
+        )
+        if response.status_code >= 400:
+            raise _api_error(response)
+        return response.text
+
+    # -- notification channels --------------------------------------------------------------------
+
+    def create_channel(
+        self, name: str, channel_type: str, config: Mapping[str, Any], *, description: str | None = None
+    ) -> ChannelView:
+        """A notification channel: webhook {url, signing_secret}, slack {webhook_url}, pagerduty
+        {routing_key, events_url?} or email {addresses}. Secrets are stored, never returned."""
+        body: dict[str, Any] = {"name": name, "type": channel_type, "config": dict(config)}
+        if description is not None:
+            body["description"] = description
+        return self._call("POST", "/monitoring/channels", ChannelView, json=body)
+
+    def list_channels(self, *, limit: int = 50, next_token: str | None = None) -> ChannelPage:
+        params = _query(limit=limit, next_token=next_token)
+        return self._call("GET", "/monitoring/channels", ChannelPage, params=params)
+
+    def get_channel(self, name: str) -> ChannelView:
+        return self._call("GET", f"/monitoring/channels/{_seg(name)}", ChannelView)
+
+    def update_channel(
+        self, name: str, channel_type: str, config: Mapping[str, Any], *, description: str | None = None
+    ) -> ChannelView:
+        """Replace a channel's destination and secret (a new secret version)."""
+        body: dict[str, Any] = {"type": channel_type, "config": dict(config)}
+        if description is not None:
+            body["description"] = description
+        return self._call("PUT", f"/monitoring/channels/{_seg(name)}", ChannelView, json=body)
+
+    def delete_channel(self, name: str) -> None:
+        """Delete a channel no rule names (409 channel_in_use otherwise)."""
+        self._call_no_content("DELETE", f"/monitoring/channels/{_seg(name)}")
 
     def start_drift_run(
         self,

@@ -6,10 +6,12 @@ non-zero when any step does not behave as expected, so it doubles as an end-to-e
 
 from __future__ import annotations
 
+import base64
 import functools
 import importlib.util
 import io
 import json
+import os
 import tarfile
 import threading
 import time
@@ -22,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from cirrus.client import CirrusApiError, CirrusClient
+from cirrus.localcloud.receiver import Receiver, start_receiver
+from cirrus_core.monitoring.destinations import verify
 from cirrus_core.pipelines.models import RunDetail, RunStatus
 
 if TYPE_CHECKING:
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
+    from cirrus_core.metrics.models import MetricHistory
     from cirrus_core.monitoring.models import DriftRun
     from cirrus_core.serving.deployment_models import Deployment
 
@@ -44,6 +49,9 @@ BATCH_ROWS = 40
 DRIFT_REQUESTS = 12
 DRIFT_BATCH = 50
 DRIFTED_FEATURES = ("amount", "channel")
+ALERT_CHANNEL = "ml-oncall"
+METRICS_TIMEOUT_SECONDS = 60.0
+DELIVERY_TIMEOUT_SECONDS = 60.0
 REPORTS_DIR = Path(".cirrus") / "demo"
 
 
@@ -64,6 +72,24 @@ class StepOutcome:
     ok: bool
     summary: str
     millis: float
+
+
+@dataclass(frozen=True)
+class AlertInbox:
+    """Where the demo's alert channel delivers: a path on the local receiver, and the shared secret."""
+
+    receiver: Receiver
+    path: str
+    secret: str
+
+    @property
+    def url(self) -> str:
+        return self.receiver.url(self.path)
+
+    @classmethod
+    def open(cls, receiver: Receiver) -> AlertInbox:
+        secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        return cls(receiver, f"/hooks/{ALERT_CHANNEL}", secret)
 
 
 class Walkthrough:
@@ -292,6 +318,7 @@ def walk(
     api_url: str,
     upload: Callable[[str, bytes], str],
     download: Callable[[str], bytes],
+    inbox: AlertInbox,
 ) -> None:
     """The lifecycle: train, review, deploy through the pipeline, predict, redeploy, a safe rollback."""
     w = walkthrough
@@ -427,7 +454,7 @@ def walk(
             {e.environment.value: e.version for e in d.environments} == {"staging": first, "prod": second}
         ),
     )
-    drift_step(w, second or 2)
+    drift_step(w, second or 2, inbox)
     batch_step(w, rows, upload, download, second or 2)
     edge_step(w, second or 2)
     w.expect_refusal(
@@ -495,14 +522,34 @@ def deploy_step(w: Walkthrough, version: int, environment: str, title: str, expe
     )
 
 
-def drift_step(w: Walkthrough, version: int) -> None:
-    """Normal traffic, then traffic with two features shifted; a monitor run after each."""
+def drift_step(w: Walkthrough, version: int, inbox: AlertInbox) -> None:
+    """Normal traffic, then traffic with two features shifted; a monitor run after each. The drift
+    alert reaches a signed webhook; labels for the normal traffic make the accuracy metric."""
     w.expect_ok(
         "model_reviewer",
         f"read v{version}'s drift baseline (the pipeline profiled its raw training split)",
         lambda c: c.get_version(MODEL, version),
         lambda v: f"baseline_uri {v.baseline_uri}",
         holds=lambda v: bool(v.baseline_uri),
+    )
+    w.expect_refusal(
+        "admin",
+        "add a webhook channel pointing at the instance metadata address",
+        lambda c: c.create_channel(
+            "metadata",
+            "webhook",
+            {"url": "https://169.254.169.254/latest/meta-data", "signing_secret": inbox.secret},
+        ),
+        422,
+        "destination_refused",
+    )
+    w.expect_ok(
+        "admin",
+        f"add the {ALERT_CHANNEL} webhook channel (signed; its secret goes to Secrets Manager)",
+        lambda c: c.create_channel(
+            ALERT_CHANNEL, "webhook", {"url": inbox.url, "signing_secret": inbox.secret}
+        ),
+        lambda ch: f"channel {ch.name}: {ch.type} to {ch.host}, secret version {ch.secret_version}",
     )
     w.expect_refusal(
         "admin",
@@ -513,17 +560,20 @@ def drift_step(w: Walkthrough, version: int) -> None:
     )
     w.expect_ok(
         "admin",
-        "schedule a drift alert on prod: a monitor run every hour, firing at 20% of features drifted",
-        lambda c: c.create_alert(MODEL, "drift_detection", 0.2, evaluation_window="1h"),
+        f"alert {ALERT_CHANNEL} when 20% of prod's features drift (a monitor run every hour)",
+        lambda c: c.create_alert(
+            MODEL, "drift_detection", 0.2, evaluation_window="1h", notification_channels=[ALERT_CHANNEL]
+        ),
         lambda a: f"alert {a.alert_id}, schedule {a.schedule_expression}",
     )
     client = w.client("data_scientist")
-    normal = demo_data().generate(DRIFT_REQUESTS * DRIFT_BATCH, seed=11).drop(columns=["label"])
+    normal = demo_data().generate(DRIFT_REQUESTS * DRIFT_BATCH, seed=11, task="classification")
+    labels = [int(label) for label in normal.pop("label")]
     shifted = demo_data().generate(DRIFT_REQUESTS * DRIFT_BATCH, seed=12).drop(columns=["label"])
     shifted["amount"] = (shifted["amount"] * 3.0).round(2)
     shifted["channel"] = ["online" if i % 10 < 7 else c for i, c in enumerate(shifted["channel"])]
     normal_start = _next_second()
-    _send_traffic(client, normal)
+    normal_ids = _send_traffic(client, normal)
     normal_end = _next_second()
     _send_traffic(client, shifted)
     shifted_end = _next_second()
@@ -546,6 +596,124 @@ def drift_step(w: Walkthrough, version: int) -> None:
             path = REPORTS_DIR / f"drift-report-{run.run_id}.html"
             path.write_text(report, encoding="utf-8")
             w.note(f"report: {path.resolve()} (also {run.report_uri})")
+    alert_delivery_step(w, inbox)
+    accuracy_step(w, normal_start, normal_ids, labels)
+    prometheus_step(w)
+
+
+def alert_delivery_step(w: Walkthrough, inbox: AlertInbox) -> None:
+    """The drift alert, as the webhook receiver got it, with its Standard Webhooks signature checked."""
+    started = time.perf_counter()
+    try:
+        arrived = inbox.receiver.wait_for(inbox.path, 1, timeout=DELIVERY_TIMEOUT_SECONDS)[0]
+    except AssertionError as error:
+        w.record(f"receiver: get the drift alert at {inbox.url}", False, str(error), started)
+        return
+    verified = verify(inbox.secret, arrived.headers, arrived.body, now=int(time.time()))
+    body = arrived.json()
+    holds = verified and body.get("kind") == "trigger" and body.get("alert_type") == "drift_detection"
+    w.record(
+        f"receiver: get the drift alert at {inbox.url}",
+        holds,
+        f"{body.get('summary')}; webhook-id {arrived.headers.get('webhook-id')}, signature "
+        + ("verified with the channel's secret" if verified else "DOES NOT VERIFY"),
+        started,
+    )
+    w.note(f"webhook-signature: {arrived.headers.get('webhook-signature', '')[:40]}...")
+
+
+def accuracy_step(
+    w: Walkthrough, since: datetime, predictions: list[tuple[str, int]], labels: list[int]
+) -> None:
+    """Labels for the normal traffic arrive later: joined to the predictions, they make accuracy."""
+    w.expect_ok(
+        "data_scientist",
+        f"read prod's invocations per minute (the {2 * DRIFT_REQUESTS} monitored requests among them)",
+        functools.partial(_metric_settled, metric="invocations", since=since, total=2 * DRIFT_REQUESTS),
+        lambda h: ", ".join(f"{p.timestamp:%H:%M} {p.value:g}" for p in h.points),
+        holds=lambda h: sum(p.value for p in h.points) >= 2 * DRIFT_REQUESTS,
+    )
+    records: list[dict[str, Any]] = []
+    offset = 0
+    for inference_id, rows in predictions:
+        records.append({"inference_id": inference_id, "label": labels[offset : offset + rows]})
+        offset += rows
+    result = w.expect_ok(
+        "data_scientist",
+        f"send the ground truth of the {offset} normal transactions (one labelled list per request)",
+        lambda c: c.put_ground_truth(records),
+        lambda r: f"{r.recorded} requests joined, {r.rows_correct} of {r.rows_compared} rows predicted right",
+        holds=lambda r: r.recorded == len(records) and r.rows_compared == offset,
+    )
+    if result is None:
+        return
+    expected = result.rows_correct / result.rows_compared
+    until = datetime.now(UTC) + timedelta(minutes=1)
+    reader = w.client("model_reviewer")
+
+    def hourly(client: CirrusClient, metric: str) -> MetricHistory:
+        return client.model_metrics(MODEL, metric, start=since, end=until, resolution="1h")
+
+    def weighted(history: MetricHistory) -> float:
+        # An hour bucket each; the demo may straddle two, so weigh each by its labelled rows.
+        counts = {p.timestamp: p.value for p in hourly(reader, "ground_truth_count").points}
+        total = sum(counts.get(p.timestamp, 0.0) for p in history.points)
+        return sum(p.value * counts.get(p.timestamp, 0.0) for p in history.points) / total if total else -1.0
+
+    w.expect_ok(
+        "model_reviewer",
+        "read prod's accuracy from the joined ground truth (GET .../metrics?metric=accuracy)",
+        lambda c: hourly(c, "accuracy"),
+        lambda h: ", ".join(f"{p.timestamp:%H:%M} bucket {p.value:.3f}" for p in h.points) or "no data",
+        holds=lambda h: abs(weighted(h) - expected) < 1e-9,
+    )
+
+
+def _metric_settled(client: CirrusClient, *, metric: str, since: datetime, total: int) -> MetricHistory:
+    """The metric at 1-minute resolution once its points add up to `total` (aggregation is queued)."""
+    deadline = time.monotonic() + METRICS_TIMEOUT_SECONDS
+    while True:
+        history = client.model_metrics(
+            MODEL,
+            metric,
+            start=since - timedelta(minutes=1),
+            end=datetime.now(UTC) + timedelta(minutes=1),
+            resolution="1m",
+        )
+        if sum(p.value for p in history.points) >= total or time.monotonic() > deadline:
+            return history
+        time.sleep(0.2)
+
+
+def prometheus_step(w: Walkthrough) -> None:
+    """What a Prometheus server scrapes: counters, the latency histogram and accuracy, per version."""
+    started = time.perf_counter()
+    try:
+        text = w.client("model_reviewer").prometheus_metrics()
+    except CirrusApiError as error:
+        w.record(
+            "model_reviewer: scrape the Prometheus metrics", False, f"{error.status} {error.code}", started
+        )
+        return
+    wanted = (
+        "cirrus_model_invocations_total{",
+        "cirrus_model_latency_seconds_count{",
+        "cirrus_model_accuracy{",
+    )
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.startswith(wanted) and f'model="{MODEL}"' in line and 'environment="prod"' in line
+    ]
+    found = {prefix for prefix in wanted if any(line.startswith(prefix) for line in lines)}
+    w.record(
+        "model_reviewer: scrape the Prometheus metrics (GET /monitoring/metrics)",
+        found == set(wanted),
+        f"{len(text.splitlines())} lines; prod's series: {len(lines)}",
+        started,
+    )
+    for line in lines:
+        w.note(line)
 
 
 def _verdict_is(drifted: set[str], run: DriftRun) -> bool:
@@ -559,10 +727,15 @@ def _next_second() -> datetime:
     return moment
 
 
-def _send_traffic(client: CirrusClient, frame: Any) -> None:
+def _send_traffic(client: CirrusClient, frame: Any) -> list[tuple[str, int]]:
+    """Predict in requests of DRIFT_BATCH rows; each request's inference id and row count."""
     records = json.loads(frame.to_json(orient="records"))
+    sent = []
     for index in range(0, len(records), DRIFT_BATCH):
-        client.predict(MODEL, {"instances": records[index : index + DRIFT_BATCH]}, environment="prod")
+        batch = records[index : index + DRIFT_BATCH]
+        prediction = client.predict(MODEL, {"instances": batch}, environment="prod")
+        sent.append((prediction.inference_id, len(batch)))
+    return sent
 
 
 def _finished_drift_run(client: CirrusClient, *, start: datetime, end: datetime) -> DriftRun:
@@ -676,7 +849,9 @@ def run_demo(project_dir: Path, echo: Echo = print) -> int:
     echo("Cirrus demo: the model lifecycle on the local cloud (no AWS account, no Docker)\n")
     phases: dict[str, float] = {}
     started = time.perf_counter()
-    cloud = LocalCloud(project_dir, api_port=0, aws_port=0)
+    receiver = start_receiver()
+    inbox = AlertInbox.open(receiver)
+    cloud = LocalCloud(project_dir, api_port=0, aws_port=0, local_receivers=[receiver.origin])
     try:
         info = cloud.start(progress=lambda message: echo(f"  ... {message}"))
         phases["start the local cloud and deploy template.yaml"] = time.perf_counter() - started
@@ -694,13 +869,14 @@ def run_demo(project_dir: Path, echo: Echo = print) -> int:
             bucket, _, key = uri.removeprefix("s3://").partition("/")
             return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
-        walk(walkthrough, info.artifact_bucket, info.api_url, upload, download)
+        walk(walkthrough, info.artifact_bucket, info.api_url, upload, download, inbox)
         phases["lifecycle walkthrough over HTTP (two pipeline runs, four deployments)"] = (
             time.perf_counter() - started
         )
     finally:
         started = time.perf_counter()
         cloud.stop()
+        receiver.stop()
         phases["stop"] = time.perf_counter() - started
     failed = [outcome for outcome in walkthrough.outcomes if not outcome.ok]
     echo("\nSummary")

@@ -1,4 +1,6 @@
-"""A local HTTP receiver for notifications: records every request, answers as each path is told to.
+"""A local HTTP receiver for notifications (the demo's and the tests'): records every request and
+answers as each path is told to. The local cloud allows its origin as a channel destination when it is
+passed as a local receiver (`LocalCloud(local_receivers=...)`, `cirrus local up --allow-receiver`).
 
 Paths are independent mailboxes: a test takes a fresh path (`receiver.mailbox()`), optionally scripts
 its answers (`fail_first(path, 2)` answers 500 twice then 200; `always_fail(path)`), points a channel at
@@ -13,7 +15,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 @dataclass(frozen=True)
@@ -103,8 +108,9 @@ class Receiver:
         self.server.server_close()
 
 
-def start_receiver() -> Receiver:
-    """A receiver on 127.0.0.1 at a free port, serving on a daemon thread."""
+def start_receiver(port: int = 0, on_receive: Callable[[Received], None] | None = None) -> Receiver:
+    """A receiver on 127.0.0.1 at `port` (0: a free one), serving on a daemon thread; `on_receive` is
+    called with each request after it is recorded."""
     holder: dict[str, Receiver] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -114,7 +120,10 @@ def start_receiver() -> Receiver:
             receiver = holder["receiver"]
             path = self.path.split("?", 1)[0]
             status = receiver._answer(path)
-            receiver._record(Received(path, {k.lower(): v for k, v in self.headers.items()}, body, status))
+            received = Received(path, {k.lower(): v for k, v in self.headers.items()}, body, status)
+            receiver._record(received)
+            if on_receive is not None:
+                on_receive(received)
             payload = json.dumps({"ok": status < 400}).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -125,7 +134,7 @@ def start_receiver() -> Receiver:
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the tests read what arrived from `Receiver.received`."""
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     receiver = Receiver(server)
     holder["receiver"] = receiver

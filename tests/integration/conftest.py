@@ -12,8 +12,8 @@ import pytest
 
 from cirrus.client import CirrusClient
 from cirrus.localcloud.cloud import LocalCloud, LocalCloudState
+from cirrus.localcloud.receiver import Receiver, start_receiver
 from tests.support.aws import ROOT
-from tests.support.receiver import Receiver, start_receiver
 
 ROLES = ("ml_engineer", "data_scientist", "model_reviewer", "admin")
 

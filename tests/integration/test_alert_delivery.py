@@ -16,9 +16,9 @@ import requests
 
 from cirrus.client import CirrusClient
 from cirrus.localcloud.cloud import LocalCloud
+from cirrus.localcloud.receiver import Receiver
 from cirrus_core.monitoring.destinations import verify
 from tests.integration.test_registry_http import registration
-from tests.support.receiver import Receiver
 
 SECRET = "whsec_" + base64.b64encode(b"integration-shared-secret-32-bytes!!").decode()
 ROUTING_KEY = "0123456789abcdef0123456789ABCDEF"

@@ -6,8 +6,10 @@ reason (a 404 or 409), so it asserts only "not 403"; a denied cell asserts 403 a
 
 from __future__ import annotations
 
+import base64
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from tests.contract.template_routes import template_routes
 from tests.contract.test_template import SCOPED_ROUTES, UNAUTHENTICATED_ROUTES
 from tests.integration.conftest import ROLES
 from tests.support.authz import ADMINS, DATA_USERS, DEPLOYERS, EVERYONE, REGISTRANTS, REVIEWERS, RUNNERS
+from tests.support.endpoints import serve_model, wait_for
 
 TIMEOUT = 30
 INVALID_POLICY = 'permit (principal, action == Cirrus::Action::"FlyToTheMoon", resource);'
@@ -73,11 +76,41 @@ def role_tokens(local_cloud: LocalCloud) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def matrix(clients: dict[str, CirrusClient], state: LocalCloudState) -> dict[str, Cell]:
+def served_prediction(local_cloud: LocalCloud, clients: dict[str, CirrusClient]) -> tuple[str, str]:
+    """A model served on prod and the inference id of one prediction, once its record is stored."""
+    served = serve_model(local_cloud, clients, f"authz_served_{secrets.token_hex(5)}")
+    inference_id = clients["data_scientist"].predict(served.model_id, [[1.0, 2.0]]).inference_id
+    since = datetime.now(UTC) - timedelta(minutes=2)
+    wait_for(
+        lambda: clients["admin"].model_metrics(
+            served.model_id,
+            "invocations",
+            start=since,
+            end=datetime.now(UTC) + timedelta(minutes=1),
+            resolution="1m",
+        ),
+        lambda history: bool(history.points),
+    )
+    return served.model_id, inference_id
+
+
+@pytest.fixture(scope="module")
+def matrix(
+    clients: dict[str, CirrusClient], state: LocalCloudState, served_prediction: tuple[str, str]
+) -> dict[str, Cell]:
     """The routes, on a model an ml_engineer registered (three pending versions)."""
     model_id = f"authz_{secrets.token_hex(6)}"
     for _ in range(3):
         clients["ml_engineer"].register_model(registration(model_id, state.artifact_bucket))
+    # Rules on that model: one that the admin's PUT and test reach, one that the admin's DELETE removes
+    # (the roles run in ROLES order for each route, admin last, so the others meet it first).
+    kept = clients["admin"].create_alert(model_id, "drift_detection", 0.5).alert_id
+    doomed = clients["admin"].create_alert(model_id, "drift_detection", 0.5).alert_id
+    served_model, inference_id = served_prediction
+    refused_webhook = {
+        "url": "https://169.254.169.254/latest/meta-data",
+        "signing_secret": "whsec_" + base64.b64encode(b"m" * 32).decode(),
+    }
     model = f"/models/{model_id}"
     evaluate = {
         "principal": {"sub": "someone", "username": "someone", "groups": ["ml_engineer"]},
@@ -185,7 +218,11 @@ def matrix(clients: dict[str, CirrusClient], state: LocalCloudState) -> dict[str
             "POST",
             "/monitoring/alerts",
             ADMINS,
-            {"model_id": model_id, "alert_type": "system_failures", "threshold": 0.5},
+            {
+                "model_id": model_id,
+                "alert_type": "system_failures",
+                "notification_channels": ["no-such-channel"],
+            },
         ),
         "POST /api/v1/monitoring/models/{model_id}/drift-runs": Cell(
             "POST", f"/monitoring{model}/drift-runs", DATA_USERS, {"environment": "staging", "window": "1h"}
@@ -199,6 +236,46 @@ def matrix(clients: dict[str, CirrusClient], state: LocalCloudState) -> dict[str
         "GET /api/v1/monitoring/models/{model_id}/drift-runs/{run_id}/report": Cell(
             "GET", f"/monitoring{model}/drift-runs/20240601T000000Z-000000000000/report", EVERYONE
         ),
+        # Alert rules are authorized on their model, after it is looked up; the admin's calls succeed.
+        "GET /api/v1/monitoring/alerts": Cell("GET", "/monitoring/alerts", EVERYONE),
+        "GET /api/v1/monitoring/alerts/{alert_id}": Cell("GET", f"/monitoring/alerts/{kept}", EVERYONE),
+        "PUT /api/v1/monitoring/alerts/{alert_id}": Cell(
+            "PUT", f"/monitoring/alerts/{kept}", ADMINS, {"alert_type": "drift_detection", "threshold": 0.5}
+        ),
+        "DELETE /api/v1/monitoring/alerts/{alert_id}": Cell("DELETE", f"/monitoring/alerts/{doomed}", ADMINS),
+        "POST /api/v1/monitoring/alerts/{alert_id}/test": Cell(
+            "POST", f"/monitoring/alerts/{kept}/test", ADMINS
+        ),
+        "GET /api/v1/monitoring/alerts/{alert_id}/deliveries": Cell(
+            "GET", f"/monitoring/alerts/{kept}/deliveries", EVERYONE
+        ),
+        # Channels: the admin's create and update are refused for their destination, nothing stored.
+        "POST /api/v1/monitoring/channels": Cell(
+            "POST",
+            "/monitoring/channels",
+            ADMINS,
+            {"name": "matrix-probe", "type": "webhook", "config": refused_webhook},
+        ),
+        "GET /api/v1/monitoring/channels": Cell("GET", "/monitoring/channels", ADMINS),
+        "GET /api/v1/monitoring/channels/{name}": Cell("GET", "/monitoring/channels/matrix-probe", ADMINS),
+        "PUT /api/v1/monitoring/channels/{name}": Cell(
+            "PUT", "/monitoring/channels/matrix-probe", ADMINS, {"type": "webhook", "config": refused_webhook}
+        ),
+        "DELETE /api/v1/monitoring/channels/{name}": Cell(
+            "DELETE", "/monitoring/channels/matrix-probe", ADMINS
+        ),
+        # Ground truth is authorized on the model of the prediction it labels (a real one).
+        "POST /api/v1/monitoring/ground-truth": Cell(
+            "POST",
+            "/monitoring/ground-truth",
+            DATA_USERS,
+            {"records": [{"inference_id": inference_id, "label": 8.0}]},
+        ),
+        "GET /api/v1/monitoring/models/{model_id}/metrics": Cell(
+            "GET", f"/monitoring/models/{served_model}/metrics", EVERYONE, params={"metric": "invocations"}
+        ),
+        "GET /api/v1/monitoring/models/{model_id}/drift": Cell("GET", f"/monitoring{model}/drift", EVERYONE),
+        "GET /api/v1/monitoring/metrics": Cell("GET", "/monitoring/metrics", EVERYONE),
         "GET /api/v1/policies": Cell("GET", "/policies", ADMINS),
         "PUT /api/v1/policies/{policy_id}": Cell(
             "PUT", "/policies/matrix_probe", ADMINS, {"statement": INVALID_POLICY}
@@ -279,6 +356,21 @@ CELLS = [
     "GET /api/v1/monitoring/models/{model_id}/drift-runs",
     "GET /api/v1/monitoring/models/{model_id}/drift-runs/{run_id}",
     "GET /api/v1/monitoring/models/{model_id}/drift-runs/{run_id}/report",
+    "GET /api/v1/monitoring/alerts",
+    "GET /api/v1/monitoring/alerts/{alert_id}",
+    "PUT /api/v1/monitoring/alerts/{alert_id}",
+    "DELETE /api/v1/monitoring/alerts/{alert_id}",
+    "POST /api/v1/monitoring/alerts/{alert_id}/test",
+    "GET /api/v1/monitoring/alerts/{alert_id}/deliveries",
+    "POST /api/v1/monitoring/channels",
+    "GET /api/v1/monitoring/channels",
+    "GET /api/v1/monitoring/channels/{name}",
+    "PUT /api/v1/monitoring/channels/{name}",
+    "DELETE /api/v1/monitoring/channels/{name}",
+    "POST /api/v1/monitoring/ground-truth",
+    "GET /api/v1/monitoring/models/{model_id}/metrics",
+    "GET /api/v1/monitoring/models/{model_id}/drift",
+    "GET /api/v1/monitoring/metrics",
     "GET /api/v1/policies",
     "PUT /api/v1/policies/{policy_id}",
     "DELETE /api/v1/policies/{policy_id}",

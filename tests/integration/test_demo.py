@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 
 from cirrus.client import CirrusClient
-from cirrus.demo import Walkthrough, walk
+from cirrus.demo import AlertInbox, Walkthrough, walk
 from cirrus.localcloud.cloud import LocalCloud, LocalCloudState
+from cirrus.localcloud.receiver import Receiver
 
 
 def test_every_demo_step_behaves_as_the_demo_expects(
-    clients: dict[str, CirrusClient], state: LocalCloudState, local_cloud: LocalCloud
+    clients: dict[str, CirrusClient], state: LocalCloudState, local_cloud: LocalCloud, receiver: Receiver
 ) -> None:
     printed: list[str] = []
     walkthrough = Walkthrough(clients, printed.append)
@@ -24,7 +25,7 @@ def test_every_demo_step_behaves_as_the_demo_expects(
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
-    walk(walkthrough, state.artifact_bucket, state.api_url, upload, download)
+    walk(walkthrough, state.artifact_bucket, state.api_url, upload, download, AlertInbox.open(receiver))
 
     unexpected = [f"{o.title}: {o.summary}" for o in walkthrough.outcomes if not o.ok]
     assert unexpected == []
@@ -32,3 +33,5 @@ def test_every_demo_step_behaves_as_the_demo_expects(
     assert len(walkthrough.outcomes) == len(steps) >= 20
     # The runs' steps were shown as they progressed.
     assert any("train" in line and "Succeeded" in line for line in printed)
+    # The drift alert reached the webhook receiver with a signature that verifies.
+    assert any("drift alert" in o.title and "signature verified" in o.summary for o in walkthrough.outcomes)

@@ -19,12 +19,12 @@ from typing import Any
 import boto3
 import pytest
 
+from cirrus.localcloud.receiver import Receiver, start_receiver
 from cirrus_core.alerting import wiring as alerting_wiring
 from cirrus_core.alerting.notification import DeliveryRequest, Notification, NotificationKind, Severity
 from cirrus_core.alerting.settings import get_alerting_settings
 from tests.support.api import ApiResponse, LambdaContextStub, build_event, call
 from tests.support.aws import TABLE_NAMES, AwsResources
-from tests.support.receiver import Receiver, start_receiver
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
