@@ -15,8 +15,8 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver
+from cirrus_core.http_errors import ErrorBody
 from cirrus_core.pipelines.webhooks import WebhookResponse, raw_body, webhook_receiver
-from cirrus_core.registry.http import ErrorBody
 
 app = make_resolver()
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 def _split_csv(value: object) -> object:
@@ -18,10 +21,21 @@ def _split_csv(value: object) -> object:
 CsvTuple = Annotated[tuple[str, ...], BeforeValidator(_split_csv)]
 
 
-class CoreSettings(BaseModel):
-    """Settings every function may read. Environment variable names are the field aliases."""
+class EnvironmentSettings(BaseModel):
+    """Settings read from environment variables: each field's alias is its variable's name."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """Build settings from an environment mapping (the process environment by default)."""
+        source = os.environ if environ is None else environ
+        known = {field.alias for field in cls.model_fields.values() if field.alias}
+        return cls.model_validate({key: value for key, value in source.items() if key in known})
+
+
+class CoreSettings(EnvironmentSettings):
+    """Settings every function may read."""
 
     stage: str = Field(default="dev", alias="CIRRUS_STAGE")
     registry_table: str = Field(default="", alias="REGISTRY_TABLE_NAME")
@@ -35,13 +49,6 @@ class CoreSettings(BaseModel):
     artifact_bucket_allowlist: CsvTuple = Field(default=(), alias="ARTIFACT_BUCKET_ALLOWLIST")
     cors_allow_origin: str = Field(default="*", alias="CORS_ALLOW_ORIGIN")
     max_body_bytes: int = Field(default=65_536, gt=0, alias="MAX_BODY_BYTES")
-
-    @classmethod
-    def from_environ(cls, environ: dict[str, str] | None = None) -> CoreSettings:
-        """Build settings from an environment mapping (the process environment by default)."""
-        source = os.environ if environ is None else environ
-        known = {field.alias for field in cls.model_fields.values() if field.alias}
-        return cls.model_validate({key: value for key, value in source.items() if key in known})
 
 
 @functools.cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cirrus_core.alerting.evaluation import DriftVerdict
+from cirrus_core.cloudwatch import metric_data, metric_dimensions, metric_stat
 from cirrus_core.monitoring.models import FINAL_RUN_STATUSES, DriftRunStatus
 
 if TYPE_CHECKING:
@@ -14,7 +15,6 @@ if TYPE_CHECKING:
     from cirrus_core.monitoring.store import MonitoringStore
 
 _RUNS_READ = 20
-_METRIC_QUERIES = 500
 
 
 class DriftRunsReader:
@@ -51,53 +51,23 @@ class LambdaErrors:
         self._prefix = function_prefix
 
     def functions(self) -> list[str]:
-        names: set[str] = set()
-        params: dict[str, Any] = {"Namespace": "AWS/Lambda", "MetricName": "Errors"}
-        while True:
-            response = self._client.list_metrics(**params)
-            for metric in response.get("Metrics", []):
-                dimensions = metric.get("Dimensions", [])
-                if len(dimensions) == 1 and dimensions[0]["Name"] == "FunctionName":
-                    name = dimensions[0]["Value"]
-                    if name.startswith(self._prefix):
-                        names.add(name)
-            token = response.get("NextToken")
-            if not token:
-                return sorted(names)
-            params["NextToken"] = token
+        names = {
+            dimensions["FunctionName"]
+            for dimensions in metric_dimensions(self._client, "AWS/Lambda", "Errors")
+            if list(dimensions) == ["FunctionName"] and dimensions["FunctionName"].startswith(self._prefix)
+        }
+        return sorted(names)
 
     def errors(self, start: datetime, end: datetime) -> dict[str, float]:
         functions = self.functions()
         period = max(60, int((end - start).total_seconds()) // 60 * 60)
         totals = dict.fromkeys(functions, 0.0)
-        for offset in range(0, len(functions), _METRIC_QUERIES):
-            chunk = functions[offset : offset + _METRIC_QUERIES]
-            queries = [
-                {
-                    "Id": f"f{index}",
-                    "MetricStat": {
-                        "Metric": {
-                            "Namespace": "AWS/Lambda",
-                            "MetricName": "Errors",
-                            "Dimensions": [{"Name": "FunctionName", "Value": name}],
-                        },
-                        "Period": period,
-                        "Stat": "Sum",
-                    },
-                    "ReturnData": True,
-                }
-                for index, name in enumerate(chunk)
-            ]
-            params: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
-            while True:
-                response = self._client.get_metric_data(**params)
-                for result in response.get("MetricDataResults", []):
-                    name = chunk[int(result["Id"][1:])]
-                    totals[name] += float(sum(result.get("Values", [])))
-                token = response.get("NextToken")
-                if not token:
-                    break
-                params["NextToken"] = token
+
+        def stat_of(name: str) -> dict[str, Any]:
+            return metric_stat("AWS/Lambda", "Errors", {"FunctionName": name}, period, "Sum")
+
+        for name, result in metric_data(self._client, functions, stat_of, start, end):
+            totals[name] += float(sum(result.get("Values", [])))
         return totals
 
 

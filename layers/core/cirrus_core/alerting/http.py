@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from cirrus_core.alerting.channels import CHANNEL_NAME_PATTERN
+from cirrus_core.http_errors import documented_errors
 from cirrus_core.monitoring.models import ALERT_ID_PATTERN
-from cirrus_core.registry.http import ErrorBody
 
 ChannelNamePath = Annotated[str, Path(pattern=CHANNEL_NAME_PATTERN, description="The channel's name.")]
 AlertIdPath = Annotated[str, Path(pattern=ALERT_ID_PATTERN, description="The alert rule's id (32 hex).")]
@@ -27,8 +27,4 @@ _DESCRIPTIONS = {
 
 def error_responses(*statuses: int, success: int = 200) -> dict[int, Any]:
     """OpenAPI response entries: the success status and the given error statuses (401, 413, 422 always)."""
-    errors = {
-        status: {"description": _DESCRIPTIONS[status], "content": {"application/json": {"model": ErrorBody}}}
-        for status in sorted({401, 413, 422, *statuses})
-    }
-    return {success: {"description": "Success."}, **errors}
+    return documented_errors(_DESCRIPTIONS, statuses, success)

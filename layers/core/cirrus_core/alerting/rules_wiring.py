@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import functools
-import os
 
 import boto3
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from cirrus_core.alerting.evaluation import AlertEvaluator, MetricsPort
 from cirrus_core.alerting.rules import AlertRulesService
 from cirrus_core.alerting.rules_store import AlertRuleStore
 from cirrus_core.audit.wiring import audit_trail
 from cirrus_core.monitoring.settings import get_monitoring_settings
-from cirrus_core.settings import get_settings
+from cirrus_core.settings import EnvironmentSettings, get_settings
 
 EVENT_SOURCE = "cirrus.monitoring"
 
 
-class EvaluationSettings(BaseModel):
+class EvaluationSettings(EnvironmentSettings):
     """What the evaluator reads from its environment beyond the monitoring settings."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     delivery_queue_url: str = Field(default="", alias="ALERT_DELIVERY_QUEUE_URL")
     # Lambda functions whose AWS/Lambda Errors count: those whose names start with this (the stack's).
@@ -38,7 +35,7 @@ class EvaluationSettings(BaseModel):
 
 @functools.cache
 def evaluation_settings() -> EvaluationSettings:
-    return EvaluationSettings.model_validate(os.environ)
+    return EvaluationSettings.from_environ()
 
 
 @functools.cache

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import functools
-import os
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cirrus_core.settings import CsvTuple
+from cirrus_core.settings import CsvTuple, EnvironmentSettings
 
 
-class FeedSettings(BaseModel):
+class FeedSettings(EnvironmentSettings):
     """What the feed functions read from their environment. Names are the field aliases."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     connections_table: str = Field(default="", alias="FEED_CONNECTIONS_TABLE_NAME")
     # https://<api id>.execute-api.<region>.amazonaws.com/<stage>: API Gateway's management API.
@@ -37,4 +34,4 @@ class FeedSettings(BaseModel):
 @functools.cache
 def get_feed_settings() -> FeedSettings:
     """The feed settings of this execution environment."""
-    return FeedSettings.model_validate(os.environ)
+    return FeedSettings.from_environ()

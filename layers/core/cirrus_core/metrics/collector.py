@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from cirrus_core.cloudwatch import metric_data, metric_dimensions, metric_stat
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 NAMESPACE: Final = "/aws/sagemaker/Endpoints"
 METRICS: Final = {"CPUUtilization": "cpu", "MemoryUtilization": "mem"}
 LOOKBACK: Final = timedelta(minutes=5)
-QUERIES_PER_CALL: Final = 500
 
 
 class Endpoints(Protocol):
@@ -53,57 +54,27 @@ class CloudWatchEndpointMetrics:
     def latest(self, endpoint_names: set[str], now: datetime) -> list[Reading]:
         series: list[tuple[str, str, str]] = []  # (metric, endpoint, variant)
         for metric in METRICS:
-            paginator = self._client.get_paginator("list_metrics")
-            for page in paginator.paginate(Namespace=NAMESPACE, MetricName=metric):
-                for entry in page.get("Metrics", []):
-                    dimensions = {item["Name"]: item["Value"] for item in entry.get("Dimensions", [])}
-                    endpoint, variant = dimensions.get("EndpointName"), dimensions.get("VariantName")
-                    if endpoint in endpoint_names and variant:
-                        series.append((metric, endpoint, variant))
+            for dimensions in metric_dimensions(self._client, NAMESPACE, metric):
+                endpoint, variant = dimensions.get("EndpointName"), dimensions.get("VariantName")
+                if endpoint in endpoint_names and variant:
+                    series.append((metric, endpoint, variant))
+
+        def stat_of(item: tuple[str, str, str]) -> dict[str, Any]:
+            metric, endpoint, variant = item
+            dimensions = {"EndpointName": endpoint, "VariantName": variant}
+            return metric_stat(NAMESPACE, metric, dimensions, 60, "Average")
+
         readings: list[Reading] = []
         minute = now.astimezone(UTC).replace(second=0, microsecond=0)
-        for start in range(0, len(series), QUERIES_PER_CALL):
-            batch = series[start : start + QUERIES_PER_CALL]
-            queries = [
-                {
-                    "Id": f"q{index}",
-                    "MetricStat": {
-                        "Metric": {
-                            "Namespace": NAMESPACE,
-                            "MetricName": metric,
-                            "Dimensions": [
-                                {"Name": "EndpointName", "Value": endpoint},
-                                {"Name": "VariantName", "Value": variant},
-                            ],
-                        },
-                        "Period": 60,
-                        "Stat": "Average",
-                    },
-                    "ReturnData": True,
-                }
-                for index, (metric, endpoint, variant) in enumerate(batch)
-            ]
-            params: dict[str, Any] = {
-                "MetricDataQueries": queries,
-                # Whole minutes, so each datapoint's timestamp is its minute's start.
-                "StartTime": minute - LOOKBACK,
-                "EndTime": minute + timedelta(minutes=1),
-                "ScanBy": "TimestampDescending",
-            }
-            while True:
-                response = self._client.get_metric_data(**params)
-                for result in response.get("MetricDataResults", []):
-                    points = list(zip(result.get("Timestamps", []), result.get("Values", []), strict=False))
-                    if not points:
-                        continue
-                    at, value = max(points, key=lambda point: point[0])
-                    metric, endpoint, variant = batch[int(result["Id"][1:])]
-                    readings.append(
-                        Reading(endpoint, variant, METRICS[metric], at.astimezone(UTC), float(value))
-                    )
-                if not response.get("NextToken"):
-                    break
-                params["NextToken"] = response["NextToken"]
+        # Whole minutes, so each datapoint's timestamp is its minute's start.
+        start, end = minute - LOOKBACK, minute + timedelta(minutes=1)
+        results = metric_data(self._client, series, stat_of, start, end, ScanBy="TimestampDescending")
+        for (metric, endpoint, variant), result in results:
+            points = list(zip(result.get("Timestamps", []), result.get("Values", []), strict=False))
+            if not points:
+                continue
+            at, value = max(points, key=lambda point: point[0])
+            readings.append(Reading(endpoint, variant, METRICS[metric], at.astimezone(UTC), float(value)))
         return readings
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from cirrus_core.registry.http import ErrorBody
+from cirrus_core.http_errors import documented_errors
 from cirrus_core.registry.models import Environment
 
 MetricQuery = Annotated[str | None, Query(max_length=64, description="A metric name (MetricName).")]
@@ -34,8 +34,5 @@ _DESCRIPTIONS = {
 
 
 def error_responses(*statuses: int, success: int = 200) -> dict[int, Any]:
-    errors = {
-        status: {"description": _DESCRIPTIONS[status], "content": {"application/json": {"model": ErrorBody}}}
-        for status in sorted({401, 413, 422, *statuses})
-    }
-    return {success: {"description": "Success."}, **errors}
+    """OpenAPI response entries: the success status and the given error statuses (401, 413, 422 always)."""
+    return documented_errors(_DESCRIPTIONS, statuses, success)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from pydantic import ValidationError
 
 from cirrus_core.metrics.models import Observation
-from cirrus_core.metrics.store import TRANSACTION_LIMIT, Duplicate, Write
+from cirrus_core.metrics.store import Duplicate, Write, transaction_chunks
 from cirrus_core.observability import logger
 
 if TYPE_CHECKING:
@@ -75,21 +75,9 @@ class MetricsRecorder:
                 continue
             seen.add(identity)
             writes.append(write)
-        for chunk in self._chunks(writes):
+        for chunk in transaction_chunks(writes, self._writer.transaction_size):
             self._write_chunk(chunk, outcome)
         return outcome
-
-    def _chunks(self, writes: Sequence[Write]) -> list[list[Write]]:
-        chunks: list[list[Write]] = []
-        current: list[Write] = []
-        for write in writes:
-            if current and self._writer.transaction_size([*current, write]) > TRANSACTION_LIMIT:
-                chunks.append(current)
-                current = []
-            current.append(write)
-        if current:
-            chunks.append(current)
-        return chunks
 
     def _write_chunk(self, chunk: list[Write], outcome: BatchOutcome) -> None:
         pending = list(chunk)

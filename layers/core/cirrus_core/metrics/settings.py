@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import functools
-import os
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from cirrus_core.settings import EnvironmentSettings
 
 
-class MetricsSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
-
+class MetricsSettings(EnvironmentSettings):
     metrics_table: str = Field(default="", alias="METRICS_TABLE_NAME")
     metrics_queue_url: str = Field(default="", alias="METRICS_QUEUE_URL")
     monitoring_table: str = Field(default="", alias="MONITORING_TABLE_NAME")
@@ -23,4 +22,4 @@ class MetricsSettings(BaseModel):
 
 @functools.cache
 def get_metrics_settings() -> MetricsSettings:
-    return MetricsSettings.model_validate(os.environ)
+    return MetricsSettings.from_environ()

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
+from cirrus_core.http_errors import documented_errors
 from cirrus_core.monitoring.models import ALERT_ID_PATTERN, RUN_ID_PATTERN
-from cirrus_core.registry.http import ErrorBody
 from cirrus_core.registry.models import Environment
 
 RunIdPath = Annotated[
@@ -42,8 +42,4 @@ _DESCRIPTIONS = {
 
 def error_responses(*statuses: int, success: int = 200) -> dict[int, Any]:
     """OpenAPI response entries: the success status and the given error statuses (401, 413, 422 always)."""
-    errors = {
-        status: {"description": _DESCRIPTIONS[status], "content": {"application/json": {"model": ErrorBody}}}
-        for status in sorted({401, 413, 422, *statuses})
-    }
-    return {success: {"description": "Success."}, **errors}
+    return documented_errors(_DESCRIPTIONS, statuses, success)

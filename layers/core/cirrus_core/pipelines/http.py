@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 
+from cirrus_core.http_errors import documented_errors
 from cirrus_core.idempotency import IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_PATTERN
 from cirrus_core.pipelines.definition import PIPELINE_ID_PATTERN
 from cirrus_core.pipelines.models import RUN_ID_PATTERN, SCHEDULE_NAME_PATTERN
-from cirrus_core.registry.http import ErrorBody
 
 PipelineIdPath = Annotated[
     str, Path(pattern=PIPELINE_ID_PATTERN, max_length=63, description="The pipeline id.")
@@ -46,12 +46,5 @@ _DESCRIPTIONS = {
 
 
 def error_responses(*statuses: int, success: int = 200) -> dict[int, Any]:
-    """OpenAPI response entries: the success status and the given error statuses (401, 413, 422 always).
-
-    The success entry has no content, so Powertools documents the route's return type under it.
-    """
-    errors = {
-        status: {"description": _DESCRIPTIONS[status], "content": {"application/json": {"model": ErrorBody}}}
-        for status in sorted({401, 413, 422, *statuses})
-    }
-    return {success: {"description": "Success."}, **errors}
+    """OpenAPI response entries: the success status and the given error statuses (401, 413, 422 always)."""
+    return documented_errors(_DESCRIPTIONS, statuses, success)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import BaseModel
 
+from cirrus_core.http_errors import documented_errors
 from cirrus_core.registry.primitives import MAX_VERSION, MODEL_ID_PATTERN
 
 ModelIdPath = Annotated[str, Path(pattern=MODEL_ID_PATTERN, max_length=63, description="The model id.")]
@@ -15,20 +15,6 @@ Limit = Annotated[int, Query(ge=1, le=100, description="Page size, at most 100."
 NextToken = Annotated[str | None, Query(max_length=1024, description="Opaque token from the previous page.")]
 
 DEFAULT_PAGE_SIZE = 50
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    details: list[dict[str, Any]]
-
-
-class ErrorBody(BaseModel):
-    """The API's one error shape."""
-
-    error: ErrorDetail
-    request_id: str | None
-
 
 _DESCRIPTIONS = {
     400: "Malformed request (body is not JSON, or a bad next_token).",
@@ -43,13 +29,5 @@ _DESCRIPTIONS = {
 
 
 def error_responses(*statuses: int, success: int = 200) -> dict[int, Any]:
-    """OpenAPI response entries: the success status and the given error statuses (401, 413, 422 always).
-
-    The success entry has no content on purpose: Powertools then documents the route's return type
-    under it (it drops the success response altogether when a route passes `responses=` without it).
-    """
-    errors = {
-        status: {"description": _DESCRIPTIONS[status], "content": {"application/json": {"model": ErrorBody}}}
-        for status in sorted({401, 413, 422, *statuses})
-    }
-    return {success: {"description": "Success."}, **errors}
+    """OpenAPI response entries: the success status and the given error statuses (401, 413, 422 always)."""
+    return documented_errors(_DESCRIPTIONS, statuses, success)

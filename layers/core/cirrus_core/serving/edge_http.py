@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from cirrus_core.registry.http import ErrorBody
+from cirrus_core.http_errors import documented_errors
 from cirrus_core.serving.edge_models import PACKAGE_ID_PATTERN
 
 PackageIdPath = Annotated[
@@ -28,8 +28,4 @@ _DESCRIPTIONS = {
 
 def error_responses(*statuses: int, success: int = 200) -> dict[int, Any]:
     """OpenAPI response entries: the success status and the given error statuses (401, 413, 422 always)."""
-    errors = {
-        status: {"description": _DESCRIPTIONS[status], "content": {"application/json": {"model": ErrorBody}}}
-        for status in sorted({401, 413, 422, *statuses})
-    }
-    return {success: {"description": "Success."}, **errors}
+    return documented_errors(_DESCRIPTIONS, statuses, success)
