@@ -9,7 +9,8 @@ from cirrus.cli import cli
 
 
 @pytest.mark.parametrize(
-    "origin", ["http://10.0.0.1:80", "http://169.254.169.254:80", "https://127.0.0.1:9000", "http://127.0.0.1"]
+    "origin",
+    ["http://10.0.0.1:80", "http://169.254.169.254:80", "https://127.0.0.1:9000", "http://127.0.0.1"],
 )
 def test_only_loopback_http_origins_may_be_allowed_as_receivers(origin: str) -> None:
     result = CliRunner().invoke(cli, ["local", "up", "--allow-receiver", origin])
