@@ -11,8 +11,11 @@ import contextlib
 import io
 import json
 import logging
+import socket
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -208,9 +211,10 @@ class DeliveryWorld:
         for request in requests:
             self.sqs.send_message(QueueUrl=QUEUE_URL, MessageBody=request.model_dump_json())
 
-    def run_sender(self) -> dict[str, Any]:
-        """Receive what is visible (as Lambda's poller does), call the sender with it, delete what it
-        reports done; the answer is the handler's (batchItemFailures)."""
+    def run_sender(self, context: LambdaContextStub | None = None) -> dict[str, Any]:
+        """Receive what is visible (as Lambda's poller does), call the sender with it (and `context`, a
+        Lambda context with time to spare by default), delete what it reports done; the answer is the
+        handler's (batchItemFailures)."""
         from functions.monitoring.steps import deliver_notifications
 
         messages = self.sqs.receive_message(
@@ -233,7 +237,7 @@ class DeliveryWorld:
             for message in messages
         ]
         answer: dict[str, Any] = deliver_notifications.lambda_handler(
-            {"Records": records}, LambdaContextStub()
+            {"Records": records}, context or LambdaContextStub()
         )
         failed = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
         self.in_flight = []
@@ -266,6 +270,67 @@ class DeliveryWorld:
 
     def delivery_log(self, alert_id: str = ALERT_ID) -> list[dict[str, Any]]:
         return ok(api("list_alert_deliveries", path={"alert_id": alert_id}, query=None))["items"]
+
+
+class RunningOutContext(LambdaContextStub):
+    """A Lambda context whose remaining time is read from a script, one value per call (the last one
+    repeats): an invocation running out of time as its batch goes on."""
+
+    def __init__(self, *remaining_ms: int) -> None:
+        super().__init__()
+        object.__setattr__(self, "_script", list(remaining_ms))
+
+    def get_remaining_time_in_millis(self) -> int:
+        script: list[int] = object.__getattribute__(self, "_script")
+        return script.pop(0) if len(script) > 1 else script[0]
+
+
+@contextlib.contextmanager
+def tcp_server(serve: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A TCP server on 127.0.0.1 handing each connection to `serve` on its own thread; yields the port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stopped = threading.Event()
+
+    def accept() -> None:
+        while not stopped.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=_serve_and_close, args=(serve, connection), daemon=True).start()
+
+    threading.Thread(target=accept, name="tcp-server", daemon=True).start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stopped.set()
+        listener.close()
+
+
+def _serve_and_close(serve: Callable[[socket.socket], None], connection: socket.socket) -> None:
+    with contextlib.suppress(OSError), connection:
+        serve(connection)
+
+
+def trickling_answer(header_lines: int, every_seconds: float) -> Callable[[socket.socket], None]:
+    """A receiver that reads the request, then sends a 200 answer's headers one line every
+    `every_seconds` (each read of the sender gets a byte well within any per-read timeout)."""
+
+    def serve(connection: socket.socket) -> None:
+        connection.settimeout(30)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = connection.recv(65536)
+            if not chunk:
+                return
+            received += chunk
+        connection.sendall(b"HTTP/1.1 200 OK\r\n")
+        for index in range(header_lines):
+            time.sleep(every_seconds)
+            connection.sendall(f"X-Slow-{index}: 1\r\n".encode())
+        connection.sendall(b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+
+    return serve
 
 
 def sample_event(route: str, **parts: Any) -> dict[str, Any]:

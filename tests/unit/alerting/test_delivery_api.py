@@ -11,6 +11,7 @@ import pytest
 from tests.support.authz import claims
 from tests.unit.alerting.delivery_world import (  # noqa: F401 - fixtures
     ALERT_ID,
+    MONITORING_TABLE,
     QUEUE_URL,
     DeliveryWorld,
     api,
@@ -107,3 +108,57 @@ def test_only_system_config_holders_send_tests_but_everyone_reads_the_log(delive
 
     assert (refused.status, read.status) == (403, 200)
     assert queued(delivery) == []
+
+
+def put_platform_wide_rule(delivery: DeliveryWorld, channels: list[str]) -> None:
+    """A system_failures rule without a model, as the alerts module stores it."""
+    rule = {
+        "alert_id": ALERT_ID,
+        "model_id": None,
+        "alert_type": "system_failures",
+        "threshold": 1,
+        "notification_channels": channels,
+        "evaluation_window": "1h",
+        "created_at": "2024-06-01T12:00:00+00:00",
+        "created_by": "ada@example.com",
+    }
+    delivery.aws.dynamodb.put_item(
+        TableName=MONITORING_TABLE,
+        Item={"pk": {"S": f"ALERT#{ALERT_ID}"}, "sk": {"S": "RULE"}, "rule": {"S": json.dumps(rule)}},
+    )
+
+
+def store_policy(policy_id: str, statement: str) -> None:
+    from cirrus_core.authz.engine import StoredPolicy
+    from cirrus_core.authz.wiring import security_repository
+
+    security_repository().put_policy(
+        StoredPolicy(policy_id=policy_id, statement=statement, description="", updated_at="", updated_by="t")
+    )
+
+
+def test_a_platform_wide_rules_test_is_authorized_on_the_model_star(delivery: DeliveryWorld) -> None:
+    delivery.slack("team", "/hooks/t6")
+    put_platform_wide_rule(delivery, ["team"])
+    store_policy(
+        "engineers_test_platform_alerts",
+        'permit (principal in Cirrus::Role::"ml_engineer", action == Cirrus::Action::"TestAlert", '
+        'resource == Cirrus::Model::"*");',
+    )
+
+    response = api("test_alert", path={"alert_id": ALERT_ID}, claims=claims("ml_engineer"))
+
+    assert response.status == 202
+
+
+def test_a_platform_wide_rules_deliveries_are_authorized_on_the_model_star(delivery: DeliveryWorld) -> None:
+    put_platform_wide_rule(delivery, [])
+    store_policy(
+        "reviewers_not_platform_deliveries",
+        'forbid (principal in Cirrus::Role::"model_reviewer", '
+        'action == Cirrus::Action::"ListAlertDeliveries", resource == Cirrus::Model::"*");',
+    )
+
+    response = api("list_alert_deliveries", path={"alert_id": ALERT_ID}, claims=claims("model_reviewer"))
+
+    assert (response.status, response.error_code) == (403, "access_denied")

@@ -6,25 +6,32 @@ the request and its history on the dead-letter queue; a deleted channel is dead-
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import pytest
 
+from cirrus.localcloud.receiver import Receiver
 from cirrus_core.alerting.delivery import backoff_seconds
 from cirrus_core.alerting.notification import DeliveryRequest, NotificationKind
-from cirrus_core.monitoring.destinations import verify
+from cirrus_core.alerting.transport import HttpTransport
+from cirrus_core.monitoring.destinations import Destination, verify
 from tests.unit.alerting.delivery_world import (  # noqa: F401 - fixtures
     ALERT_ID,
     BACKOFF_SECONDS,
     MAX_ATTEMPTS,
     SECRET,
     DeliveryWorld,
+    RunningOutContext,
     api,
+    clear_alerting_wiring,
     delivery,
     function_logs,
     notification,
     ok,
     receiver,
+    tcp_server,
+    trickling_answer,
 )
 
 
@@ -272,3 +279,128 @@ def test_the_sender_never_logs_the_destination_or_secret(delivery: DeliveryWorld
     assert "Notification delivered" in out
     assert path not in out
     assert SECRET not in out
+
+
+# -- the whole attempt within its timeout, the batch within the invocation -------------------------------
+
+
+def test_a_receiver_trickling_its_answer_fails_the_attempt_at_the_timeout(
+    delivery: DeliveryWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each header line arrives well within a per-read timeout; the whole answer takes about 6 s.
+    with tcp_server(trickling_answer(header_lines=30, every_seconds=0.2)) as port:
+        slow = f"http://127.0.0.1:{port}"
+        monkeypatch.setenv("LOCAL_RECEIVER_ORIGINS", f"{delivery.receiver.origin},{slow}")
+        monkeypatch.setenv("ALERT_DELIVERY_TIMEOUT_SECONDS", "1")
+        clear_alerting_wiring()
+        ok(
+            delivery.create_channel(
+                {"name": "team", "type": "slack", "config": {"webhook_url": slow + "/x"}}
+            ),
+            201,
+        )
+        delivery.enqueue(request("team"))
+
+        answer = delivery.run_sender()
+
+    assert len(answer["batchItemFailures"]) == 1
+    (record,) = delivery.delivery_log()
+    (attempt,) = record["attempts"]
+    assert record["status"] == "retrying"
+    assert attempt["status_code"] is None
+    assert attempt["error"].startswith("timed out")
+    assert "1 s" in attempt["error"]
+    assert attempt["latency_ms"] < 4000  # the deadline (1 s), not the answer's 6 s
+
+
+def test_records_are_taken_up_only_while_the_invocation_has_time_for_an_attempt(
+    delivery: DeliveryWorld,
+) -> None:
+    path = delivery.receiver.mailbox()
+    delivery.slack("team", path)
+    first, second = request("team"), request("team")
+    delivery.enqueue(first)
+    delivery.enqueue(second)
+
+    # 15 s left for the first record; then 3 s, less than one 5 s attempt and the calls around it.
+    answer = delivery.run_sender(RunningOutContext(15_000, 3_000))
+
+    assert answer["received"] == 2
+    assert len(delivery.receiver.requests(path)) == 1
+    assert len(answer["batchItemFailures"]) == 1
+    (record,) = delivery.delivery_log()  # the untried one made no attempt: no log record
+    assert record["delivery_id"] in {first.delivery_id, second.delivery_id}
+    assert record["status"] == "delivered"
+
+
+def test_a_record_left_untried_costs_no_attempt_and_is_visible_again_at_once(
+    delivery: DeliveryWorld,
+) -> None:
+    path = delivery.receiver.mailbox()
+    delivery.slack("team", path)
+    delivery.enqueue(request("team"))
+
+    untried = delivery.run_sender(RunningOutContext(3_000))
+    delivery.run_sender()  # no backoff to wait for: the next invocation takes it up
+
+    assert len(untried["batchItemFailures"]) == 1
+    assert len(delivery.receiver.requests(path)) == 1
+    (record,) = delivery.delivery_log()
+    assert record["status"] == "delivered"
+    assert [a["attempt"] for a in record["attempts"]] == [1]  # its second receive, its first attempt
+
+
+# -- each checked address in turn -------------------------------------------------------------------------
+
+
+class _ResolvedTo(HttpTransport):
+    """The transport with the check's answer given: `hooks.example` resolving to `addresses`."""
+
+    def __init__(self, *addresses: str) -> None:
+        super().__init__(timeout_seconds=5)
+        self._addresses = addresses
+
+    def check(self, url: str) -> Destination:
+        port = int(url.split(":")[2].split("/")[0])
+        return Destination(url, "hooks.example", port, self._addresses)
+
+
+def test_the_sender_tries_each_checked_address_until_one_connects(receiver: Receiver) -> None:
+    path = receiver.mailbox()
+    port = receiver.server.server_address[1]
+    # Nothing listens on 127.0.0.2 (the receiver is bound to 127.0.0.1 only): the first one fails.
+    transport = _ResolvedTo("127.0.0.2", "127.0.0.1")
+
+    result = transport.post(f"http://hooks.example:{port}{path}", b"{}", {})
+
+    assert (result.status_code, result.error) == (200, None)
+    (arrived,) = receiver.requests(path)
+    assert arrived.headers["host"] == f"hooks.example:{port}"
+
+
+def test_when_no_checked_address_connects_the_last_failure_is_recorded(receiver: Receiver) -> None:
+    port = receiver.server.server_address[1]
+    transport = _ResolvedTo("127.0.0.2", "127.0.0.3")
+
+    result = transport.post(f"http://hooks.example:{port}/x", b"{}", {})
+
+    assert result.status_code is None
+    assert result.error is not None
+    assert result.error.startswith("ConnectionRefusedError")
+    assert result.error.endswith("(the last of 2 addresses tried)")
+
+
+def test_an_answer_whose_body_comes_after_its_headers_is_read_to_the_end() -> None:
+    def serve(connection: socket.socket) -> None:
+        connection.settimeout(30)
+        while b"\r\n\r\n" not in connection.recv(65536):
+            pass
+        connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n")
+        time.sleep(0.2)  # the body in a later packet than the headers
+        connection.sendall(b"hello")
+
+    with tcp_server(serve) as port:
+        origin = f"http://127.0.0.1:{port}"
+        result = HttpTransport(local_receivers=[origin]).post(f"{origin}/x", b"{}", {})
+
+    assert (result.status_code, result.error) == (200, None)

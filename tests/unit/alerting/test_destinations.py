@@ -9,7 +9,9 @@ import hmac
 from collections.abc import Callable
 
 import pytest
+from pydantic import ValidationError
 
+from cirrus_core.alerting.settings import AlertingSettings
 from cirrus_core.monitoring.destinations import (
     DestinationRefused,
     check_destination,
@@ -127,3 +129,58 @@ def test_a_secret_must_be_whsec_and_base64_of_at_least_24_bytes() -> None:
     for secret in ("k" * 40, "whsec_***", "whsec_" + base64.b64encode(b"short").decode()):
         with pytest.raises(ValueError, match="webhook secret"):
             signed_headers(secret, "m", 1, b"")
+
+
+def test_a_names_addresses_are_kept_ipv4_first() -> None:
+    destination = check_destination(
+        "https://hooks.example.com/",
+        resolver=resolving_to("2606:2800:220:1::1", "93.184.216.34", "2606:2800:220:1::1", "93.184.216.35"),
+    )
+
+    assert destination.addresses == ("93.184.216.34", "93.184.216.35", "2606:2800:220:1::1")
+
+
+@pytest.mark.parametrize(
+    ("origin", "addresses"),
+    [
+        ("http://127.0.0.1:8765", ("127.0.0.1",)),
+        ("http://localhost:8765/", ("127.0.0.1", "::1")),
+        ("http://[::1]:8765", ("::1",)),
+    ],
+)
+def test_a_local_receiver_is_exactly_a_loopback_origin_with_a_port(
+    origin: str, addresses: tuple[str, ...]
+) -> None:
+    settings = AlertingSettings.from_environ({"LOCAL_RECEIVER_ORIGINS": origin})
+
+    allowed = check_destination(
+        origin.rstrip("/") + "/hook", resolver=resolving_to(), local_receivers=settings.local_receivers
+    )
+
+    assert allowed.addresses == addresses
+
+
+NOT_LOCAL_RECEIVERS = [
+    "http://169.254.169.254",
+    "http://169.254.169.254:80",
+    "http://10.0.0.5:8080",
+    "http://127.0.0.2:8765",
+    "http://127.0.0.1",
+    "http://127.0.0.1:0",
+    "http://127.0.0.1:8765/path",
+    "http://user@127.0.0.1:8765",
+    "https://127.0.0.1:8765",
+    "ftp://localhost:21",
+]
+
+
+@pytest.mark.parametrize("origin", NOT_LOCAL_RECEIVERS)
+def test_settings_listing_anything_else_as_a_local_receiver_do_not_load(origin: str) -> None:
+    with pytest.raises(ValidationError, match=r"LOCAL_RECEIVER_ORIGINS(.|\n)*not a local receiver origin"):
+        AlertingSettings.from_environ({"LOCAL_RECEIVER_ORIGINS": f"http://127.0.0.1:8765,{origin}"})
+
+
+@pytest.mark.parametrize("origin", NOT_LOCAL_RECEIVERS)
+def test_a_listed_origin_that_is_not_a_local_receiver_is_not_honoured(origin: str) -> None:
+    with pytest.raises(DestinationRefused):
+        check_destination(origin + "/hook", resolver=resolving_to("10.0.0.5"), local_receivers=[origin])

@@ -211,6 +211,52 @@ def test_a_threshold_of_two_fires_on_the_second_failure_within_the_window(
     assert deliveries.received()[0]["notification"]["values"]["count"] == 2
 
 
+def test_a_pipeline_failure_delivered_twice_counts_once(
+    aws: AwsResources, deliveries: Deliveries, wired: None
+) -> None:
+    rule = store_rule(aws, CREATED, **{**SYSTEM, "threshold": 2})
+
+    on_event(pipeline_failed(run_id="run-0001"))
+    again = on_event(pipeline_failed(run_id="run-0001"))
+
+    assert again["changed"] == []
+    assert deliveries.received() == []
+    assert states(aws, rule) == {"pipeline:nightly": "ok"}
+
+
+def test_a_serving_rollback_delivered_twice_counts_once(
+    aws: AwsResources, deliveries: Deliveries, wired: None
+) -> None:
+    event = load_sample("eventbridge/model.rolled_back")
+    event["source"] = "cirrus.serving"
+    event["detail"]["data"].update(deployment_id="d" * 32, cause="health check failed")
+    store_rule(aws, CREATED, **{**SYSTEM, "threshold": 2})
+
+    on_event(event)
+    again = on_event(event)
+
+    assert again["changed"] == []
+    assert deliveries.received() == []
+
+
+def test_a_failure_redelivered_after_its_alert_resolved_does_not_fire_it_again(
+    aws: AwsResources, deliveries: Deliveries
+) -> None:
+    clock = Clock(CREATED + timedelta(minutes=1))
+    store_rule(aws, CREATED, **{**SYSTEM, "sources": ["pipeline_failures"], "evaluation_window": "30m"})
+    subject = evaluator(aws, deliveries, clock)
+    failure = pipeline_failed()["detail"]["data"]
+    subject.on_pipeline_failed(failure)
+    clock.advance(minutes=31)
+    subject.evaluate_due()
+
+    clock.advance(hours=2)
+    (outcome,) = subject.on_pipeline_failed(failure)
+
+    assert outcome.action == "unchanged"
+    assert [kind for _, kind, _ in channels(deliveries)] == ["trigger", "trigger", "resolve", "resolve"]
+
+
 def test_a_rule_not_watching_pipelines_ignores_their_failures(
     aws: AwsResources, deliveries: Deliveries, wired: None
 ) -> None:

@@ -396,3 +396,159 @@ def test_a_metric_with_nothing_measured_neither_fires_nor_resolves(
     assert subject.evaluate_due() == []
     assert state(aws, rule).status.value == "firing"
     assert len(alert_events(aws)) == 1
+
+
+# -- notifying that fails part-way -------------------------------------------------------------------------
+
+
+def test_a_trigger_queued_in_part_is_retried_as_the_same_notification_under_the_same_dedup_key(
+    aws: AwsResources, rule: AlertRule, deliveries: Deliveries, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drifted(aws, clock)
+    subject = evaluator(aws, deliveries, clock)
+    send = DeliveryQueue.send
+
+    def first_only(self: DeliveryQueue, requests: Any) -> None:
+        send(self, requests[:1])
+        raise RuntimeError("SQS refused delivery requests")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DeliveryQueue, "send", first_only)
+        subject.evaluate_due()  # the failure is logged; the rule's other subjects go on
+    clock.advance(minutes=1)
+    (outcome,) = subject.evaluate_due()
+
+    assert outcome.action == "triggered"
+    requests = deliveries.received()
+    assert [request["channel"] for request in requests] == ["ml-oncall", "ml-oncall", "pager"]
+    assert len({request["notification"]["dedup_key"] for request in requests}) == 1
+    assert len({request["notification"]["notification_id"] for request in requests}) == 1
+    assert requests[0]["delivery_id"] == requests[1]["delivery_id"]
+    (event,) = alert_events(aws)
+    assert event["detail"]["data"]["dedup_key"] == requests[0]["notification"]["dedup_key"]
+    assert state(aws, rule).fired_at == clock.now - timedelta(minutes=1)
+
+
+def test_an_event_that_cannot_be_published_is_retried_with_the_notifications_already_queued(
+    aws: AwsResources, rule: AlertRule, deliveries: Deliveries, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cirrus_core.events import EventPublisher
+
+    drifted(aws, clock)
+    subject = evaluator(aws, deliveries, clock)
+
+    def refuse(self: EventPublisher, events: Any) -> None:
+        raise RuntimeError("EventBridge refused the event")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(EventPublisher, "publish", refuse)
+        subject.evaluate_due()  # the failure is logged; the rule's other subjects go on
+    clock.advance(minutes=1)
+    subject.evaluate_due()
+
+    requests = deliveries.received()
+    assert len(requests) == 4
+    assert (
+        len({(r["notification"]["notification_id"], r["notification"]["dedup_key"]) for r in requests}) == 1
+    )
+    assert len({r["delivery_id"] for r in requests}) == 2
+    (event,) = alert_events(aws)
+    assert event["detail"]["data"]["dedup_key"] == requests[0]["notification"]["dedup_key"]
+
+
+def test_a_resolve_that_cannot_be_queued_is_retried_as_the_same_notification(
+    aws: AwsResources, rule: AlertRule, deliveries: Deliveries, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drifted(aws, clock)
+    subject = evaluator(aws, deliveries, clock)
+    subject.evaluate_due()
+    clock.advance(minutes=5)
+    clean(aws, clock)
+    send = DeliveryQueue.send
+
+    def first_only(self: DeliveryQueue, requests: Any) -> None:
+        send(self, requests[:1])
+        raise RuntimeError("SQS refused delivery requests")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DeliveryQueue, "send", first_only)
+        subject.evaluate_due()  # the failure is logged; the rule's other subjects go on
+    clock.advance(minutes=1)
+    (outcome,) = subject.evaluate_due()
+
+    assert outcome.action == "resolved"
+    resolves = [r["notification"] for r in deliveries.received() if r["notification"]["kind"] == "resolve"]
+    assert len(resolves) == 3
+    assert len({(n["notification_id"], n["dedup_key"], n["occurred_at"]) for n in resolves}) == 1
+    assert [event["detail-type"] for event in alert_events(aws)] == ["alert.triggered", "alert.resolved"]
+
+
+# -- what every notification shows -------------------------------------------------------------------------
+
+
+def fire_drift(aws: AwsResources, deliveries: Deliveries, clock: Clock) -> None:
+    drifted(aws, clock)
+    evaluator(aws, deliveries, clock).evaluate_due()
+
+
+def fire_performance(aws: AwsResources, deliveries: Deliveries, clock: Clock) -> None:
+    metrics = MetricValues()
+    metrics.value = 0.5
+    evaluator(aws, deliveries, clock, metrics=metrics).evaluate_due()
+
+
+def fire_system(aws: AwsResources, deliveries: Deliveries, clock: Clock) -> None:
+    dlq = aws.sqs.create_queue(QueueName="cirrus-dev-pipeline-events-dlq")["QueueUrl"]
+    aws.sqs.send_message(QueueUrl=dlq, MessageBody="{}")
+    evaluator(aws, deliveries, clock, dead_letter_queue_urls=[dlq]).evaluate_due()
+
+
+@pytest.mark.parametrize(
+    ("fields", "fire", "observed", "threshold"),
+    [
+        ({}, fire_drift, 0.5, 0.25),
+        (
+            {
+                "alert_type": "performance_degradation",
+                "metric": "error_rate",
+                "comparison": "gt",
+                "threshold": 0.1,
+            },
+            fire_performance,
+            0.5,
+            0.1,
+        ),
+        (
+            {
+                "alert_type": "system_failures",
+                "model_id": None,
+                "environment": None,
+                "threshold": 1,
+                "sources": ["dlq_messages"],
+            },
+            fire_system,
+            1,
+            1,
+        ),
+    ],
+    ids=["drift_detection", "performance_degradation", "system_failures"],
+)
+def test_every_rule_types_notification_shows_what_was_observed_against_its_threshold(
+    aws: AwsResources,
+    deliveries: Deliveries,
+    clock: Clock,
+    fields: dict[str, Any],
+    fire: Any,
+    observed: float,
+    threshold: float,
+) -> None:
+    from cirrus_core.alerting.formatting import email_message
+    from cirrus_core.alerting.notification import Notification
+
+    store_rule(aws, CREATED, **fields)
+    fire(aws, deliveries, clock)
+
+    notification = Notification.model_validate(deliveries.received()[0]["notification"])
+    assert (notification.values["observed"], notification.values["threshold"]) == (observed, threshold)
+    _, text = email_message(notification)
+    assert f"Observed:   {observed:.6g} (threshold {threshold:.6g})" in text

@@ -26,7 +26,7 @@ def test_slack_shows_the_model_condition_values_severity_and_report_link() -> No
     assert fields == [
         "*Model*\nfraud_detection_v2 (prod)",
         "*Alert type*\ndrift_detection",
-        "*Condition*\nshare of drifted features >= 0.25",
+        "*Condition*\nshare of drifted features &gt;= 0.25",  # Slack shows ">="
         "*Observed vs threshold*\n0.375 vs 0.25",
         "*Severity*\nwarning",
         "*Status*\ntrigger",
@@ -127,3 +127,29 @@ def test_an_email_subject_fits_sns_100_characters() -> None:
 
     assert len(subject) == 100
     assert subject.endswith("...")
+
+
+def test_slack_escapes_every_text_from_the_alert_so_it_cannot_mention_or_link() -> None:
+    message = slack_message(
+        notification(
+            summary="pipeline nightly failed: <!channel> & <https://evil.example|click>",
+            condition="latency > 250 & <@U123>",
+            model_id="<!here>",
+            values={"observed": 3, "threshold": 1, "cause": "<!everyone> said <b>"},
+            links={"run": "/api/v1/pipelines/x/runs/<!channel>"},
+        )
+    )
+
+    text = json.dumps(message)
+    for control in ("<!channel>", "<!here>", "<!everyone>", "<@U123>", "<https://evil.example|click>", "<b>"):
+        assert control not in text
+    assert message["text"].endswith(
+        "pipeline nightly failed: &lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;"
+    )
+    assert "*Condition*\nlatency &gt; 250 &amp; &lt;@U123&gt;" in [
+        f["text"] for f in message["blocks"][2]["fields"]
+    ]
+    assert (
+        "<https://cirrus.example.com/api/v1/monitoring/models/fraud_detection_v2/drift-runs/r/report|Report>"
+        in text
+    )

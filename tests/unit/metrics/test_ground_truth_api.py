@@ -7,13 +7,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from cirrus_core.audit.log import AuditLog
+from cirrus_core.audit.models import AuditCategory, AuditRecord
 from cirrus_core.metrics.models import Outcome
 from cirrus_core.metrics.query import MetricName
 from cirrus_core.metrics.store import MetricsStore
 from tests.support.api import ApiResponse, call
 from tests.support.authz import claims
-from tests.support.aws import AwsResources
+from tests.support.aws import TABLE_NAMES, AwsResources
 from tests.unit.metrics.conftest import metrics_items
 from tests.unit.metrics.support import AT, MODEL_ID, observation, record_metrics, records_of, sqs_event
 
@@ -27,6 +30,12 @@ def predicted(*predictions: Any) -> list[str]:
     batch = [observation(prediction=prediction) for prediction in predictions]
     assert record_metrics(sqs_event(*records_of(*batch))) == {"batchItemFailures": []}
     return [item.inference_id or "" for item in batch]
+
+
+def audit_records(aws: AwsResources) -> list[AuditRecord]:
+    """The ground truth audit records, newest first."""
+    log = AuditLog(aws.dynamodb, TABLE_NAMES["AuditTable"])
+    return list(log.query(action="put_ground_truth", limit=50).items)
 
 
 def accuracy(store: MetricsStore, metric: MetricName = MetricName.ACCURACY) -> float | None:
@@ -157,3 +166,69 @@ def test_labels_for_many_predictions_are_written_across_transactions(store: Metr
 
     assert response.status == 200, response.body
     assert accuracy(store) == pytest.approx(0.75)
+
+
+def test_a_request_that_records_labels_is_audited_once(aws: AwsResources) -> None:
+    first, second = predicted(1, 0)
+
+    response = ground_truth([{"inference_id": first, "label": 1}, {"inference_id": second, "label": 1}])
+
+    assert response.status == 200, response.body
+    (record,) = audit_records(aws)
+    assert (record.resource, record.category) == (f"model/{MODEL_ID}/ground-truth", AuditCategory.CHANGE)
+    assert record.actor_sub == claims("ml_engineer")["sub"]
+    assert record.after_hash
+
+
+def test_labels_are_not_written_when_their_audit_record_cannot_be(
+    aws: AwsResources, store: MetricsStore
+) -> None:
+    (inference_id,) = predicted(1)
+    before = metrics_items(aws)
+    aws.dynamodb.delete_table(TableName=TABLE_NAMES["AuditTable"])
+
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        ground_truth([{"inference_id": inference_id, "label": 1}])
+
+    assert not store.predictions([inference_id])[inference_id].labeled
+    assert sorted(map(str, metrics_items(aws))) == sorted(map(str, before))
+
+
+def test_labels_that_lose_a_race_leave_no_audit_record(
+    aws: AwsResources, store: MetricsStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (inference_id,) = predicted(1)
+    unlabelled = store.predictions([inference_id])
+    assert ground_truth([{"inference_id": inference_id, "label": 1}]).status == 200
+    before = audit_records(aws)
+    # This request read the prediction before the one above labelled it.
+    monkeypatch.setattr(MetricsStore, "predictions", lambda self, ids: unlabelled)
+
+    response = ground_truth([{"inference_id": inference_id, "label": 0}])
+
+    assert response.error_code == "ground_truth_conflict"
+    assert audit_records(aws) == before
+
+
+def test_a_request_that_changes_nothing_writes_no_audit_record(aws: AwsResources) -> None:
+    (inference_id,) = predicted(1)
+    assert ground_truth([{"inference_id": inference_id, "label": 1}]).status == 200
+    before = audit_records(aws)
+
+    response = ground_truth([{"inference_id": inference_id, "label": 1}])
+
+    assert response.body["unchanged"] == 1
+    assert audit_records(aws) == before
+
+
+def test_a_caller_denied_a_found_model_is_refused_before_unknown_ids_are_named(aws: AwsResources) -> None:
+    (known,) = predicted(1)
+
+    response = ground_truth(
+        [{"inference_id": known, "label": 1}, {"inference_id": uuid.uuid4().hex, "label": 1}],
+        role="model_reviewer",
+    )
+
+    assert response.status == 403
+    assert response.error_code == "access_denied"
+    assert MODEL_ID not in response.raw_body

@@ -117,6 +117,34 @@ def test_a_refusal_is_observed_with_its_status_and_no_inference_id(
     assert all(o["inference_id"] is None for o in observed)
 
 
+@pytest.mark.parametrize(
+    "parts",
+    [{}, {"headers": {"Content-Type": "application/xml"}}],
+    ids=["not deployed (404)", "refused before the lookup (415)"],
+)
+def test_a_refusal_for_a_model_id_with_no_environment_is_observed_under_one_unknown_model(
+    parts: dict[str, Any], monkeypatch: pytest.MonkeyPatch, aws: AwsResources, queue: Queue
+) -> None:
+    serve(monkeypatch, aws, FakeEndpoint(), queue.url)
+
+    for made_up in ("no-such-model-1", "no-such-model-2"):
+        assert predict(path={"model_id": made_up}, **parts).status in {404, 415}
+
+    assert [o["model_id"] for o in queue.observations()] == ["_unknown", "_unknown"]
+
+
+def test_a_refusal_for_a_deployed_model_is_observed_under_its_model(
+    monkeypatch: pytest.MonkeyPatch, aws: AwsResources, queue: Queue
+) -> None:
+    serve(monkeypatch, aws, FakeEndpoint(), queue.url)
+    put_environment(aws, "staging", status="undeployed")
+
+    assert predict(headers={"Content-Type": "application/xml"}).status == 415
+    assert predict(query={"environment": "staging"}).status == 404
+
+    assert [o["model_id"] for o in queue.observations()] == ["fraud_detection_v2"] * 2
+
+
 def test_a_queue_that_cannot_be_reached_does_not_fail_the_prediction(
     monkeypatch: pytest.MonkeyPatch, aws: AwsResources
 ) -> None:

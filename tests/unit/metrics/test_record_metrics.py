@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -132,6 +132,27 @@ def test_each_observation_lands_in_its_minute_hour_and_day_buckets(store: Metric
         datetime(2024, 6, 1, 14, tzinfo=UTC),
     ]
     assert [(item.start, item.counters["inv"]) for item in days] == [(datetime(2024, 6, 1, tzinfo=UTC), 2)]
+
+
+def test_an_observation_in_another_zone_lands_in_its_utc_buckets(store: MetricsStore) -> None:
+    india = timezone(timedelta(hours=5, minutes=30))
+    # 2024-06-02 03:04:56 in India is 2024-06-01 21:34:56 UTC.
+    record_metrics(sqs_event(*records_of(observation(at=datetime(2024, 6, 2, 3, 4, 56, tzinfo=india)))))
+    start, end = datetime(2024, 5, 31, tzinfo=UTC), datetime(2024, 6, 3, tzinfo=UTC)
+
+    hours = store.series(MODEL_ID, "prod", Resolution.HOUR, start, end)
+    days = store.series(MODEL_ID, "prod", Resolution.DAY, start, end)
+
+    assert [item.start for item in hours] == [datetime(2024, 6, 1, 21, tzinfo=UTC)]
+    assert [item.start for item in days] == [datetime(2024, 6, 1, tzinfo=UTC)]
+
+
+def test_refusals_of_unknown_model_ids_are_recorded_under_one_model(store: MetricsStore) -> None:
+    refusals = [observation(Outcome.REFUSED, model_id="_unknown") for _ in range(2)]
+
+    assert record_metrics(sqs_event(*records_of(*refusals))) == {"batchItemFailures": []}
+
+    assert [(t.model_id, t.counters["e4xx"]) for t in store.totals()] == [("_unknown", 2)]
 
 
 def test_the_answered_prediction_is_kept_for_ground_truth_with_an_expiry(

@@ -1,4 +1,4 @@
-"""The sender: one attempt at one delivery request per receive of its SQS message.
+"""The sender: at most one attempt at one delivery request per receive of its SQS message.
 
 Per request: load the channel (deleted meanwhile: dead-lettered at once, no retry) and the version of
 its secret the channel names; render the notification for the channel's kind; send it (HTTPS to the
@@ -6,6 +6,11 @@ checked address, or SNS for email); append the attempt to the delivery log. A fa
 attempt asks for a retry after `backoff_seconds * 2^(attempt-1)` (at most 15 minutes); the last one
 puts the request and its history on the dead-letter queue. A request already delivered or
 dead-lettered (SQS delivers at least once) is not sent again.
+
+An attempt's number counts the attempts the log holds, not SQS's receive count: a receive that made no
+attempt (a record left untried because the function was near its timeout, a crash before the attempt
+was logged) costs the request none of its attempts. The queue's redrive (two receives more than the
+attempts) stays the safety net for a request that keeps failing that way.
 """
 
 from __future__ import annotations
@@ -118,22 +123,26 @@ class Deliverer:
         self._clock = clock
         self._timer = timer
 
-    def deliver(self, request: DeliveryRequest, attempt: int) -> Outcome:
-        """Make attempt number `attempt` (SQS's ApproximateReceiveCount) at the request."""
-        context = {
+    def deliver(self, request: DeliveryRequest, receive_count: int = 1) -> Outcome:
+        """Make the request's next attempt (its number: the attempts logged so far + 1); `receive_count`
+        (SQS's ApproximateReceiveCount) is only logged."""
+        context: dict[str, Any] = {
             "delivery_id": request.delivery_id,
             "alert_id": request.notification.alert_id,
             "channel": request.channel,
-            "attempt": attempt,
+            "receive_count": receive_count,
         }
         previous = self._log.status(request)
         if previous in FINAL_STATUSES:
             logger.info("Delivery already settled; not sent again", extra={**context, "status": previous})
             return Outcome(previous)
+        history = self._log.attempts(request)
+        attempt = len(history) + 1
+        context["attempt"] = attempt
         channel = self._channels.channel(request.channel)
         if channel is None:
             reason = f"the channel '{request.channel}' does not exist (deleted after the request was queued)"
-            self._dead_letter(request, None, None, reason)
+            self._dead_letter(request, history, None, None, reason)
             logger.warning("Delivery dead-lettered: no such channel", extra=context)
             return Outcome(DeliveryStatus.DEAD_LETTERED)
         started = self._timer()
@@ -163,7 +172,7 @@ class Deliverer:
             return Outcome(DeliveryStatus.DELIVERED)
         if attempt >= self._max_attempts:
             reason = f"{attempt} attempts failed; the last: {result.error}"
-            self._dead_letter(request, record, kind, reason)
+            self._dead_letter(request, history, record, kind, reason)
             logger.warning("Delivery dead-lettered after its last attempt", extra=log_extra)
             return Outcome(DeliveryStatus.DEAD_LETTERED)
         self._log.record_attempt(request, record, DeliveryStatus.RETRYING, kind=kind, at=record.at)
@@ -202,13 +211,18 @@ class Deliverer:
         return self._transport.post(secret["url"], body, headers)
 
     def _dead_letter(
-        self, request: DeliveryRequest, last: DeliveryAttempt | None, kind: str | None, reason: str
+        self,
+        request: DeliveryRequest,
+        history: list[DeliveryAttempt],
+        last: DeliveryAttempt | None,
+        kind: str | None,
+        reason: str,
     ) -> None:
-        history = [*self._log.attempts(request), *([last] if last is not None else [])]
+        attempts = [*history, *([last] if last is not None else [])]
         self._dead_letters.send(
             {
                 "request": request.model_dump(mode="json"),
-                "attempts": [item.model_dump(mode="json") for item in history],
+                "attempts": [item.model_dump(mode="json") for item in attempts],
                 "reason": reason,
                 "dead_lettered_at": self._clock().isoformat(),
             }
@@ -222,6 +236,11 @@ def _json(document: dict[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":"), default=str).encode()
 
 
+class DeliveryPostponed(Exception):
+    """Raised for a batch item left untried (the invocation is near its timeout): reported failed, no
+    attempt made or logged, visible again at once for another invocation."""
+
+
 class Sender:
     """The SQS side: parse a message, deliver it, and turn a retry into a visibility change + failure."""
 
@@ -229,7 +248,7 @@ class Sender:
         self._deliverer = deliverer
         self._visibility = visibility
 
-    def handle(self, body: str, attempt: int, receipt_handle: str) -> Outcome | None:
+    def handle(self, body: str, receive_count: int, receipt_handle: str) -> Outcome | None:
         """Deliver one message; raises DeliveryRetry (after delaying the message) to have it retried."""
         from pydantic import ValidationError
 
@@ -242,8 +261,18 @@ class Sender:
                 body, f"not a delivery request: {error.error_count()} errors"
             )
             return None
-        outcome = self._deliverer.deliver(request, attempt)
+        outcome = self._deliverer.deliver(request, receive_count)
         if outcome.retry_after is not None:
             self._visibility.delay(receipt_handle, outcome.retry_after)
-            raise DeliveryRetry(f"delivery {request.delivery_id}: attempt {attempt} failed")
+            raise DeliveryRetry(f"delivery {request.delivery_id}: the attempt failed")
         return outcome
+
+    def postpone(self, message_id: str, receipt_handle: str, seconds_left: float) -> None:
+        """Leave a message untried (too little time left for an attempt): visible again at once, and
+        DeliveryPostponed raised to report it failed. No attempt is made, logged or counted."""
+        self._visibility.delay(receipt_handle, 0)
+        logger.warning(
+            "Delivery postponed: too little time left in this invocation for an attempt",
+            extra={"message_id": message_id, "seconds_left": round(seconds_left, 1)},
+        )
+        raise DeliveryPostponed(f"message {message_id}: postponed, {seconds_left:.1f} s left")

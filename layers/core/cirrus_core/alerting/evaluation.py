@@ -6,27 +6,35 @@
 
 A state is written before anyone is notified, with a condition on the version it was read at: of two
 evaluations that see the same transition, one wins the write and notifies, the other changes nothing.
-If notifying fails, the state is put back (when nobody changed it since) so that the next evaluation
-tries again. An observation without a value (nothing measured) changes nothing.
+If notifying fails (some channels may have been queued already, or only the event failed), the state is
+put back (when nobody changed it since) with the notice remembered as pending: the next evaluation that
+makes the same transition sends it again as the same notice (notification id, delivery ids, time) under
+the same dedup key and fired_at, so no channel sees a second alert. An observation without a value
+(nothing measured) changes nothing.
+
+Every observation's values carry `observed` and `threshold` (what each channel shows).
 
 Conditions per type:
 - drift_detection: the share of drifted features of the newest finished drift monitor run of the
   model's environment (started since the rule was created) >= threshold;
 - performance_degradation: the metric over the last evaluation_window `comparison` threshold;
 - system_failures, per subject: pipeline failures and serving rollbacks (events) counted within the
-  window >= threshold, cleared after a window without any; Lambda `Errors` summed over the window per
+  window >= threshold, cleared after a window without any (a failure is counted once however often its
+  event arrives: by its run or deployment id); Lambda `Errors` summed over the window per
   function >= threshold; messages visible in a dead-letter queue >= threshold.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cirrus_core.alerting.notification import DeliveryRequest, Notification, NotificationKind
+from cirrus_core.alerting.rules_store import Hit, PendingNotice
 from cirrus_core.events import LifecycleEvent
 from cirrus_core.invariants import given
 from cirrus_core.monitoring.models import (
@@ -49,6 +57,9 @@ WHOLE_RULE = "-"
 # Scheduled evaluations of one rule at least this far apart (the evaluator runs every minute).
 EVALUATION_INTERVAL = timedelta(seconds=50)
 MAX_HITS = 1000
+# How long a counted failure's identity is kept (beyond its window) so that a late redelivery of its
+# event (EventBridge retries for up to 24 hours) is still recognised.
+REDELIVERY_HORIZON = timedelta(hours=24)
 
 
 # -- ports ------------------------------------------------------------------------------------------------
@@ -182,8 +193,9 @@ def drift_observation(rule: AlertRule, verdict: DriftVerdict, api_base_url: str 
             f"{verdict.drift_share:.0%} of features drifted"
         ),
         values={
-            "drift_share": verdict.drift_share,
+            "observed": verdict.drift_share,
             "threshold": rule.threshold,
+            "drift_share": verdict.drift_share,
             "drifted_features": list(verdict.drifted_features),
             "run_id": verdict.run_id,
             "version": verdict.version,
@@ -274,6 +286,7 @@ class AlertEvaluator:
                 f"{comparison.symbol} {rule.threshold:g}"
             ),
             values={
+                "observed": value,
                 "metric": name,
                 "value": value,
                 "comparison": comparison.value,
@@ -314,7 +327,7 @@ class AlertEvaluator:
             if source in EVENT_SOURCES:
                 if state.last_true_at is not None and now - state.last_true_at < rule.window:
                     continue
-                count = float(len([hit for hit in state.hits if hit > start]))
+                count = float(len([hit for hit in state.hits if hit.at > start]))
             else:
                 count = 0.0
             observations.append(
@@ -325,7 +338,7 @@ class AlertEvaluator:
                     summary=(
                         f"{_subject_words(state.subject)}: no failures in the last {rule.evaluation_window}"
                     ),
-                    values={"subject": state.subject, "count": count, "threshold": rule.threshold},
+                    values=_count_values(state.subject, count, rule.threshold),
                 )
             )
         return observations
@@ -341,7 +354,7 @@ class AlertEvaluator:
                 if unit == "errors"
                 else f"{words}: {count:g} {unit} waiting"
             ),
-            values={"subject": subject, "count": count, "threshold": rule.threshold},
+            values=_count_values(subject, count, rule.threshold),
         )
 
     # -- on events -------------------------------------------------------------------------------------
@@ -389,6 +402,7 @@ class AlertEvaluator:
         return self._event_hit(
             lambda rule: SystemFailureSource.PIPELINE_FAILURES in rule.watched_sources,
             f"pipeline:{pipeline}",
+            _failure_key("run", data.get("run_id"), data),
             words,
             details,
             link,
@@ -422,12 +436,20 @@ class AlertEvaluator:
             if data.get("deployment_id")
             else None
         )
-        return self._event_hit(concerned, f"deployment:{model_id}/{environment}", words, details, link)
+        return self._event_hit(
+            concerned,
+            f"deployment:{model_id}/{environment}",
+            _failure_key("deployment", data.get("deployment_id"), data),
+            words,
+            details,
+            link,
+        )
 
     def _event_hit(
         self,
         concerned: Callable[[AlertRule], bool],
         subject: str,
+        key: str,
         words: str,
         details: dict[str, Any],
         link: str | None,
@@ -437,15 +459,22 @@ class AlertEvaluator:
         for rule in self._states.all_rules():
             if rule.alert_type is not AlertType.SYSTEM_FAILURES or not concerned(rule):
                 continue
+            kept_since = now - max(rule.window, REDELIVERY_HORIZON)
             for _ in range(3):  # the hit list is read-modify-write: retry a lost race
                 state = self._states.state(rule.alert_id, subject)
-                hits = (*tuple(hit for hit in state.hits if hit > now - rule.window)[-MAX_HITS + 1 :], now)
+                if any(hit.key == key for hit in state.hits):
+                    # The same failure delivered again (EventBridge delivers at least once).
+                    outcomes.append(Outcome(rule.alert_id, subject, "unchanged", state.status))
+                    break
+                kept = tuple(hit for hit in state.hits if hit.at > kept_since)[-MAX_HITS + 1 :]
+                hits = (*kept, Hit(now, key))
+                count = len([hit for hit in hits if hit.at > now - rule.window])
                 observation = Observation(
                     subject=subject,
-                    holds=len(hits) >= rule.threshold,
-                    value=float(len(hits)),
-                    summary=f"{words}; {len(hits)} failure(s) in the last {rule.evaluation_window}",
-                    values={**details, "count": len(hits), "threshold": rule.threshold},
+                    holds=count >= rule.threshold,
+                    value=float(count),
+                    summary=f"{words}; {count} failure(s) in the last {rule.evaluation_window}",
+                    values={**details, **_count_values(subject, count, rule.threshold)},
                     report_url=link,
                     links={"subject": link} if link else {},
                 )
@@ -469,18 +498,22 @@ class AlertEvaluator:
         observation: Observation,
         now: datetime,
         *,
-        hits: tuple[datetime, ...] | None,
+        hits: tuple[Hit, ...] | None,
     ) -> Outcome:
         kept_hits = hits if hits is not None else state.hits
         firing = state.status is AlertStatus.FIRING
         kind: NotificationKind | None = None
         action = "unchanged"
+        retry: PendingNotice | None = None
         if observation.holds and not firing:
-            fired_at = now
+            retry = _pending(state, NotificationKind.TRIGGER, reminder=False, dedup_key=None)
+            fired_at = retry.fired_at if retry else now
             new = replace(
                 state,
                 status=AlertStatus.FIRING,
-                dedup_key=dedup_key(rule.alert_id, observation.subject, fired_at),
+                dedup_key=retry.dedup_key
+                if retry
+                else dedup_key(rule.alert_id, observation.subject, fired_at),
                 fired_at=fired_at,
                 last_notified_at=now,
                 resolved_at=None,
@@ -502,9 +535,15 @@ class AlertEvaluator:
             )
             if reminder_due:
                 kind, action = NotificationKind.TRIGGER, "reminded"
+                retry = _pending(state, kind, reminder=True, dedup_key=state.dedup_key)
         elif firing:
+            retry = _pending(state, NotificationKind.RESOLVE, reminder=False, dedup_key=state.dedup_key)
             new = replace(
-                state, status=AlertStatus.OK, resolved_at=now, value=observation.value, hits=kept_hits
+                state,
+                status=AlertStatus.OK,
+                resolved_at=retry.occurred_at if retry else now,
+                value=observation.value,
+                hits=kept_hits,
             )
             kind, action = NotificationKind.RESOLVE, "resolved"
         else:
@@ -514,15 +553,28 @@ class AlertEvaluator:
         if kind is None and hits is None and new.value == state.value:
             # Firing, still holding, no reminder due, nothing new to remember: no write.
             return Outcome(rule.alert_id, observation.subject, "unchanged", state.status)
+        notice: PendingNotice | None = None
+        if kind is not None:
+            # A new notice supersedes whatever was pending; a retried one is sent as it was.
+            notice = retry or PendingNotice(
+                kind=kind,
+                reminder=action == "reminded",
+                notification_id=uuid.uuid4().hex,
+                occurred_at=now,
+                dedup_key=given(new.dedup_key, "dedup_key"),
+                fired_at=given(new.fired_at, "fired_at"),
+            )
+            new = replace(new, pending=None)
         stored = self._states.save_state(new)
         if stored is None:
             return Outcome(rule.alert_id, observation.subject, "lost_race", state.status)
-        if kind is not None:
+        if notice is not None:
             try:
-                self._notify(rule, stored, observation, kind, reminder=action == "reminded", now=now)
+                self._notify(rule, stored, observation, notice)
             except Exception:
-                # Put the alert back, unless someone moved it since, so the next evaluation retries.
-                self._states.save_state(replace(state, version=stored.version))
+                # Put the alert back, unless someone moved it since, so the next evaluation retries; it
+                # sends the same notice again (some channels may have it already).
+                self._states.save_state(replace(state, pending=notice, version=stored.version))
                 raise
         logger.info(
             "Alert evaluated",
@@ -531,53 +583,50 @@ class AlertEvaluator:
         return Outcome(rule.alert_id, observation.subject, action, stored.status)
 
     def _notify(
-        self,
-        rule: AlertRule,
-        state: AlertState,
-        observation: Observation,
-        kind: NotificationKind,
-        *,
-        reminder: bool,
-        now: datetime,
+        self, rule: AlertRule, state: AlertState, observation: Observation, notice: PendingNotice
     ) -> None:
-        dedup_key, fired_at = given(state.dedup_key, "dedup_key"), given(state.fired_at, "fired_at")
         summary = observation.summary
-        if kind is NotificationKind.RESOLVE:
+        if notice.kind is NotificationKind.RESOLVE:
             summary = f"Resolved: {summary}"
-        elif reminder:
-            summary = f"Still firing since {fired_at:%Y-%m-%d %H:%M} UTC: {summary}"
+        elif notice.reminder:
+            summary = f"Still firing since {notice.fired_at:%Y-%m-%d %H:%M} UTC: {summary}"
         links = {"alert": f"{self._api}/api/v1/monitoring/alerts/{rule.alert_id}", **observation.links}
         notification = Notification(
-            notification_id=uuid.uuid4().hex,
+            notification_id=notice.notification_id,
             alert_id=rule.alert_id,
-            kind=kind,
+            kind=notice.kind,
             alert_type=rule.alert_type.value,
             severity=rule.effective_severity,
-            dedup_key=dedup_key,
+            dedup_key=notice.dedup_key,
             model_id=rule.model_id,
             environment=rule.environment.value if rule.environment else None,
             summary=summary[:1024],
             condition=condition_text(rule),
-            values={**observation.values, "subject": observation.subject, "reminder": reminder},
+            values={**observation.values, "subject": observation.subject, "reminder": notice.reminder},
             report_url=observation.report_url,
             links=links,
-            occurred_at=now,
+            occurred_at=notice.occurred_at,
         )
         requests = [
-            DeliveryRequest(channel=channel, notification=notification)
+            # The same delivery id for the same notice and channel: a retried notice's deliveries are
+            # the ones already logged, and the sender does not send a settled one again.
+            DeliveryRequest(
+                delivery_id=_delivery_id(notice.notification_id, channel),
+                channel=channel,
+                notification=notification,
+            )
             for channel in rule.notification_channels
         ]
         if requests:
             self._delivery.send(requests)
-        if reminder:
+        if notice.reminder:
             return
-        self._events.publish([self._event(rule, state, observation, kind, now)])
+        self._events.publish([self._event(rule, state, observation, notice)])
 
     @staticmethod
     def _event(
-        rule: AlertRule, state: AlertState, observation: Observation, kind: NotificationKind, now: datetime
+        rule: AlertRule, state: AlertState, observation: Observation, notice: PendingNotice
     ) -> LifecycleEvent:
-        fired_at = given(state.fired_at, "fired_at")
         data: dict[str, Any] = {
             "alert_id": rule.alert_id,
             "alert_type": rule.alert_type.value,
@@ -585,19 +634,49 @@ class AlertEvaluator:
             "environment": rule.environment.value if rule.environment else None,
             "subject": observation.subject,
             "severity": rule.effective_severity.value,
-            "dedup_key": state.dedup_key,
+            "dedup_key": notice.dedup_key,
             "condition": condition_text(rule),
             "threshold": rule.threshold,
             "value": observation.value,
             "summary": observation.summary[:1024],
-            "fired_at": fired_at.isoformat(),
+            "fired_at": notice.fired_at.isoformat(),
             "report_url": observation.report_url,
             "notification_channels": list(rule.notification_channels),
         }
-        if kind is NotificationKind.RESOLVE:
-            data["resolved_at"] = now.isoformat()
-            return LifecycleEvent("alert.resolved", data, EVALUATOR_ACTOR, now)
-        return LifecycleEvent("alert.triggered", data, EVALUATOR_ACTOR, now)
+        if notice.kind is NotificationKind.RESOLVE:
+            data["resolved_at"] = notice.occurred_at.isoformat()
+            return LifecycleEvent("alert.resolved", data, EVALUATOR_ACTOR, notice.occurred_at)
+        return LifecycleEvent("alert.triggered", data, EVALUATOR_ACTOR, notice.occurred_at)
+
+
+def _pending(
+    state: AlertState, kind: NotificationKind, *, reminder: bool, dedup_key: str | None
+) -> PendingNotice | None:
+    """The state's pending notice when it is the one this transition sends (of the same alert when
+    `dedup_key` is given: a trigger from `ok` takes the pending trigger's own key)."""
+    pending = state.pending
+    if pending is None or pending.kind is not kind or pending.reminder is not reminder:
+        return None
+    if dedup_key is not None and pending.dedup_key != dedup_key:
+        return None
+    return pending
+
+
+def _delivery_id(notification_id: str, channel: str) -> str:
+    return hashlib.sha256(f"{notification_id}|{channel}".encode()).hexdigest()[:32]
+
+
+def _count_values(subject: str, count: float, threshold: float) -> dict[str, Any]:
+    return {"subject": subject, "observed": count, "count": count, "threshold": threshold}
+
+
+def _failure_key(kind: str, identity: Any, data: dict[str, Any]) -> str:
+    """Which failure an event reports: its run or deployment, else (a failure before either was known)
+    the event's content, which is the same on every delivery of the event."""
+    if identity:
+        return f"{kind}:{identity}"
+    content = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return f"{kind}-event:{hashlib.sha256(content.encode()).hexdigest()[:32]}"
 
 
 def dedup_key(alert_id: str, subject: str, fired_at: datetime) -> str:

@@ -1,5 +1,11 @@
 """How a notification reads on each kind of channel: Slack Block Kit, a PagerDuty Events API v2 event,
-a signed webhook's JSON body, and an email's subject and text."""
+a signed webhook's JSON body, and an email's subject and text.
+
+Every channel shows `values.observed` against `values.threshold` (the evaluator puts both in every
+notification). In Slack, every text that comes from the alert (summary, model, condition, values, links,
+ids) is escaped per Slack's formatting rules (`&`, `<`, `>`), so that data such as a failure's cause can
+neither mention (`<!channel>`) nor link.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ _EMOJI: Final = {
     NotificationKind.TEST: ":test_tube:",
 }
 _EMAIL_SUBJECT_LIMIT: Final = 100  # SNS's limit for email subjects
+_SLACK_ESCAPES: Final = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"}
 
 
 def _where(notification: Notification) -> str:
@@ -40,8 +47,7 @@ def _value_text(value: Any) -> str:
 
 def _observed_and_threshold(notification: Notification) -> tuple[str, str]:
     values = notification.values
-    observed = next((values[k] for k in ("observed", "value", "measured") if k in values), None)
-    threshold = values.get("threshold")
+    observed, threshold = values.get("observed"), values.get("threshold")
     return (
         _value_text(observed) if observed is not None else "n/a",
         _value_text(threshold) if threshold is not None else "n/a",
@@ -70,6 +76,26 @@ def headline(notification: Notification) -> str:
 # -- Slack --------------------------------------------------------------------------------------------
 
 
+def _slack(text: str) -> str:
+    """`text` as Slack shows it literally: `&`, `<` and `>` escaped (Slack's control characters)."""
+    return text.translate(_SLACK_ESCAPES)
+
+
+def _fit(text: str, limit: int) -> str:
+    """Escaped text cut to `limit` characters without leaving half an escape at the end."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    amp = cut.rfind("&")
+    return cut[:amp] if amp != -1 and ";" not in cut[amp:] else cut
+
+
+def _slack_link(text: str, href: str) -> str:
+    if _is_absolute(href):
+        return f"<{_slack(href).replace('|', '%7C')}|{_slack(text)}>"
+    return f"{_slack(text)}: `{_slack(href)}`"
+
+
 def slack_message(notification: Notification) -> dict[str, Any]:
     """An incoming-webhook message: a text fallback and Block Kit blocks a person reads at a glance."""
     observed, threshold = _observed_and_threshold(notification)
@@ -82,39 +108,45 @@ def slack_message(notification: Notification) -> dict[str, Any]:
         ("Status", notification.kind.value),
     ]
     extra = {key: value for key, value in notification.values.items() if key not in ("observed", "threshold")}
-    link_texts = [
-        f"<{href}|{text}>" if _is_absolute(href) else f"{text}: `{href}`"
-        for text, href in _links(notification)
-    ]
+    link_texts = [_slack_link(text, href) for text, href in _links(notification)]
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
             "text": {
                 "type": "plain_text",
-                "text": f"{_HEADLINES[notification.kind]}: {_where(notification)}"[:150],
+                "text": _fit(_slack(f"{_HEADLINES[notification.kind]}: {_where(notification)}"), 150),
             },
         },
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": f"{_EMOJI[notification.kind]} {notification.summary}"},
+            "text": {
+                "type": "mrkdwn",
+                "text": _fit(f"{_EMOJI[notification.kind]} {_slack(notification.summary)}", 3000),
+            },
         },
         {
             "type": "section",
-            "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"[:2000]} for name, value in fields],
+            "fields": [
+                {"type": "mrkdwn", "text": _fit(f"*{name}*\n{_slack(value)}", 2000)} for name, value in fields
+            ],
         },
     ]
     if extra:
-        details = "\n".join(f"• {key}: {_value_text(value)}" for key, value in list(extra.items())[:10])
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": details[:3000]}})
+        details = "\n".join(
+            f"• {_slack(key)}: {_slack(_value_text(value))}" for key, value in list(extra.items())[:10]
+        )
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _fit(details, 3000)}})
     if link_texts:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": " | ".join(link_texts)[:3000]}})
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": _fit(" | ".join(link_texts), 3000)}}
+        )
     blocks.append(
         {
             "type": "context",
             "elements": [
                 {
                     "type": "mrkdwn",
-                    "text": (
+                    "text": _slack(
                         f"alert {notification.alert_id} · {notification.occurred_at.isoformat()} · "
                         f"dedup {notification.dedup_key}"
                     ),
@@ -122,7 +154,7 @@ def slack_message(notification: Notification) -> dict[str, Any]:
             ],
         }
     )
-    return {"text": headline(notification), "blocks": blocks}
+    return {"text": _fit(_slack(headline(notification)), 40000), "blocks": blocks}
 
 
 # -- PagerDuty ------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
   pk ALERT#<alert_id>  sk RULE               rule (JSON), model_id, alert_type; gsi1pk ALERTS,
                                              gsi1sk <created_at>#<alert_id> (every rule, newest first)
   pk ALERT#<alert_id>  sk STATE#<subject>    status ok|firing, dedup_key, fired_at, last_notified_at,
-                                             resolved_at, last_true_at, hits, value, version
+                                             resolved_at, last_true_at, hits ([time, event key] pairs),
+                                             value, pending (a notice to send again), version
   pk ALERT#<alert_id>  sk EVAL               evaluated_at: the last scheduled evaluation's claim
   pk CHANNEL#<name>    sk CHANNEL            a notification channel (written by the channels API)
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from cirrus_core.alerting.notification import NotificationKind
 from cirrus_core.audit.transact import ChangeConditionFailed, write_with_audit
 from cirrus_core.monitoring.models import AlertRule, AlertStateView, AlertStatus
 
@@ -52,6 +54,49 @@ class RuleMissing(Exception):
 
 
 @dataclass(frozen=True)
+class Hit:
+    """A failure counted against a subject: when it arrived and which failure it is (a run, a deployment),
+    so that the same failure delivered again is not counted twice."""
+
+    at: datetime
+    key: str
+
+
+@dataclass(frozen=True)
+class PendingNotice:
+    """A notice whose sending failed part-way (some channels may have it): the next evaluation that makes
+    the same transition sends it again as the same notice, under the same dedup key."""
+
+    kind: NotificationKind
+    reminder: bool
+    notification_id: str
+    occurred_at: datetime
+    dedup_key: str
+    fired_at: datetime
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "reminder": self.reminder,
+            "notification_id": self.notification_id,
+            "occurred_at": self.occurred_at.isoformat(),
+            "dedup_key": self.dedup_key,
+            "fired_at": self.fired_at.isoformat(),
+        }
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> PendingNotice:
+        return cls(
+            kind=NotificationKind(document["kind"]),
+            reminder=bool(document["reminder"]),
+            notification_id=str(document["notification_id"]),
+            occurred_at=datetime.fromisoformat(document["occurred_at"]),
+            dedup_key=str(document["dedup_key"]),
+            fired_at=datetime.fromisoformat(document["fired_at"]),
+        )
+
+
+@dataclass(frozen=True)
 class AlertState:
     """The alert of one subject of a rule. `version` 0: never stored."""
 
@@ -63,9 +108,10 @@ class AlertState:
     last_notified_at: datetime | None = None
     resolved_at: datetime | None = None
     last_true_at: datetime | None = None
-    hits: tuple[datetime, ...] = ()
+    hits: tuple[Hit, ...] = ()
     value: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    pending: PendingNotice | None = None
     version: int = 0
 
     def view(self) -> AlertStateView:
@@ -255,9 +301,11 @@ class AlertRuleStore:
             "subject": _s(state.subject),
             "status": _s(state.status.value),
             "version": {"N": str(stored.version)},
-            "hits": _s(json.dumps([hit.isoformat() for hit in state.hits])),
+            "hits": _s(json.dumps([[hit.at.isoformat(), hit.key] for hit in state.hits])),
             "details": _s(json.dumps(state.details, separators=(",", ":"), default=str)),
         }
+        if state.pending is not None:
+            item["pending"] = _s(json.dumps(state.pending.document(), separators=(",", ":")))
         for name in ("dedup_key", "fired_at", "last_notified_at", "resolved_at", "last_true_at"):
             value = getattr(state, name)
             if value is not None:
@@ -294,6 +342,7 @@ class AlertRuleStore:
     @staticmethod
     def _state(alert_id: str, item: dict[str, Any]) -> AlertState:
         value = item.get("value", {}).get("N")
+        pending = item.get("pending", {}).get("S")
         return AlertState(
             alert_id=alert_id,
             subject=item["subject"]["S"],
@@ -303,10 +352,17 @@ class AlertRuleStore:
             last_notified_at=_time(item, "last_notified_at"),
             resolved_at=_time(item, "resolved_at"),
             last_true_at=_time(item, "last_true_at"),
-            hits=tuple(
-                datetime.fromisoformat(hit) for hit in json.loads(item.get("hits", {}).get("S", "[]"))
-            ),
+            hits=tuple(_hit(hit) for hit in json.loads(item.get("hits", {}).get("S", "[]"))),
             value=float(value) if value is not None else None,
             details=json.loads(item.get("details", {}).get("S", "{}")),
+            pending=PendingNotice.from_document(json.loads(pending)) if pending else None,
             version=int(item["version"]["N"]),
         )
+
+
+def _hit(stored: str | list[str]) -> Hit:
+    """A stored hit: `[time, key]`, or (stored before hits had keys) the time alone, its own key."""
+    if isinstance(stored, str):
+        return Hit(datetime.fromisoformat(stored), f"at:{stored}")
+    at, key = stored
+    return Hit(datetime.fromisoformat(at), key)

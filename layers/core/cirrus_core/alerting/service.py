@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from cirrus_core.alerting.channels import ChannelPage, ChannelRecord, ChannelSettings, ChannelView
 from cirrus_core.alerting.notification import DeliveryRequest, Notification, NotificationKind, Severity
 from cirrus_core.alerting.records import DeliveryPage, QueuedDelivery, TestAlertResponse
+from cirrus_core.alerting.rules import rule_resource
 from cirrus_core.audit.entries import entry_for
 from cirrus_core.audit.models import AuditCategory
 from cirrus_core.audit.transact import ChangeConditionFailed
@@ -297,7 +298,9 @@ class DeliveryService:
 
     def deliveries(self, alert_id: str, limit: int, next_token: str | None, caller: Caller) -> DeliveryPage:
         rule = self._rule(alert_id)
-        authorize(caller.principal, "ListAlertDeliveries", Resource.model(str(rule.get("model_id", ""))))
+        # A platform-wide rule (no model) on the model `*`, as the rules API authorizes it.
+        model_id = str(rule.get("model_id") or "")
+        authorize(caller.principal, "ListAlertDeliveries", rule_resource(model_id or None))
         before: str | None = None
         if next_token:
             position = decode_token(next_token, frozenset({"a", "k"}))
@@ -312,7 +315,7 @@ class DeliveryService:
         """Queue a `test` notification to each channel the rule names (202)."""
         rule = self._rule(alert_id)
         model_id = str(rule.get("model_id") or "")
-        authorize(caller.principal, "TestAlert", Resource.model(model_id))
+        authorize(caller.principal, "TestAlert", rule_resource(model_id or None))
         now = self._clock()
         notification_id = self._new_id()
         environment = rule.get("environment")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -14,6 +14,10 @@ INFERENCE_ID_PATTERN: Final = r"^[0-9a-f]{32}$"
 InferenceId = Annotated[str, StringConstraints(pattern=INFERENCE_ID_PATTERN)]
 OBSERVATION_VERSION: Final = 1
 MAX_GROUND_TRUTH_RECORDS: Final = 500
+# The model label of observations whose model id has no environment in the serving table (a made-up
+# or mistyped id): counted together, so that no caller can create an aggregate item (and a Prometheus
+# series) per invented id. It cannot be a model id: those start with a letter or digit.
+UNKNOWN_MODEL: Final = "_unknown"
 
 
 class Outcome(StrEnum):
@@ -32,7 +36,7 @@ class Observation(BaseModel):
 
     v: int = OBSERVATION_VERSION
     outcome: Outcome
-    model_id: ModelId
+    model_id: ModelId | Literal["_unknown"]
     environment: Environment
     at: datetime = Field(description="When the request was answered (UTC).")
     status: int = Field(ge=100, le=599)
@@ -65,8 +69,8 @@ MAX_RANGE: Final = {
 
 
 def bucket_start(at: datetime, resolution: Resolution) -> datetime:
-    """The start of the bucket `at` falls in (UTC)."""
-    at = at.replace(second=0, microsecond=0)
+    """The start of the bucket `at` falls in (UTC, whatever zone `at` is in)."""
+    at = at.astimezone(UTC).replace(second=0, microsecond=0)
     if resolution is Resolution.MINUTE:
         return at
     at = at.replace(minute=0)

@@ -22,17 +22,24 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
+from cirrus_core.audit.transact import ChangeConditionFailed, write_with_audit
 from cirrus_core.invariants import given
 from cirrus_core.metrics import aggregates
 from cirrus_core.metrics.models import MAX_RANGE, RESOLUTION_STEP, Outcome, Resolution, bucket_start
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+    from cirrus_core.audit.log import AuditLog
+    from cirrus_core.audit.models import AuditEntry
     from cirrus_core.metrics.models import Observation
     from cirrus_core.metrics.query import MetricName
 
@@ -47,6 +54,10 @@ SERIES_TTL: Final = {Resolution.MINUTE: timedelta(days=8), Resolution.HOUR: time
 # A stored prediction larger than this is dropped (its request still counts; no ground truth joins).
 MAX_STORED_PREDICTION_BYTES: Final = 100_000
 TRANSACTION_LIMIT: Final = 100
+AUDIT_ITEMS: Final = 2  # an audit record's put and the chain head's advance (AuditLog.transaction_items)
+_serializer = TypeSerializer()
+
+T = TypeVar("T")
 
 
 def version_label(version: int | None) -> str:
@@ -160,11 +171,21 @@ def _counters(item: Mapping[str, Any]) -> dict[str, float]:
 class MetricsStore:
     """Observations, ground truth and aggregates in the metrics table; implements MetricsReader."""
 
-    def __init__(self, table: Any) -> None:
-        """`table`: a boto3 DynamoDB Table resource (values are native Python, numbers Decimal)."""
+    def __init__(
+        self, table: Any, *, client: DynamoDBClient | None = None, audit: AuditLog | None = None
+    ) -> None:
+        """`table`: a boto3 DynamoDB Table resource (values are native Python, numbers Decimal).
+
+        `client` (a plain DynamoDB client, typed values) and `audit`: where ground truth writes its
+        audit record, in the transaction of its first labels (the table's own client converts values
+        to types itself, so the audit log's typed items cannot go through it). Without them labels are
+        written unaudited (no audit table configured).
+        """
         self._table = table
         self._client = table.meta.client
         self._name = str(table.name)
+        self._plain_client = client
+        self._audit = audit
 
     # -- recording observations ---------------------------------------------------------------------
 
@@ -304,14 +325,21 @@ class MetricsStore:
         return found
 
     def record_labels(
-        self, labels: Sequence[tuple[StoredPrediction, Any, dict[str, float]]], at: datetime
+        self,
+        labels: Sequence[tuple[StoredPrediction, Any, dict[str, float]]],
+        at: datetime,
+        audit: AuditEntry | None = None,
     ) -> None:
         """Set each prediction's label (only where none is set) and ADD its accuracy fields to the
-        prediction's aggregates, atomically per transaction of at most 100 items.
+        prediction's aggregates, atomically per transaction of at most 100 items; the audit record of
+        `audit` is written in the first transaction (when the store has an audit log).
 
         Duplicate names the labels of a transaction whose prediction got a label meanwhile.
         """
-        for chunk in _chunks(labels, lambda part: len(part) + len(_label_keys(part))):
+        audited = audit is not None and self._audit is not None and self._plain_client is not None
+        reserved = AUDIT_ITEMS if audited else 0
+        chunks = transaction_chunks(labels, lambda part: len(part) + len(_label_keys(part)) + reserved)
+        for position, chunk in enumerate(chunks):
             items: list[dict[str, Any]] = []
             for stored, label, _ in chunk:
                 items.append(
@@ -335,7 +363,19 @@ class MetricsStore:
                 ):
                     aggregates.add(adds.setdefault(key, {}), counters)
             items.extend(self._aggregate_update(key, counters) for key, counters in adds.items())
-            self._transact(items, len(chunk))
+            if audited and position == 0:
+                self._transact_audited(items, audit)
+            else:
+                self._transact(items, len(chunk))
+
+    def _transact_audited(self, items: list[dict[str, Any]], audit: AuditEntry | None) -> None:
+        """`items` and the audit record of `audit` in one transaction (the audit table is another
+        table); a lost race for the chain head is retried by write_with_audit."""
+        change = [_typed(item) for item in items]
+        try:
+            write_with_audit(given(self._plain_client, "client"), change, self._audit, audit)
+        except ChangeConditionFailed as error:
+            raise Duplicate([error.index]) from error
 
     # -- resource gauges ----------------------------------------------------------------------------
 
@@ -465,10 +505,10 @@ def _label_keys(part: Sequence[tuple[StoredPrediction, Any, dict[str, float]]]) 
     }
 
 
-def _chunks(items: Sequence[Any], size: Any) -> list[list[Any]]:
-    """Consecutive runs of `items` whose `size(run)` stays within a transaction's limit."""
-    chunks: list[list[Any]] = []
-    current: list[Any] = []
+def transaction_chunks(items: Sequence[T], size: Callable[[list[T]], int]) -> list[list[T]]:
+    """Consecutive runs of `items` whose `size(run)` (its transaction's items) stays within the limit."""
+    chunks: list[list[T]] = []
+    current: list[T] = []
     for item in items:
         if current and size([*current, item]) > TRANSACTION_LIMIT:
             chunks.append(current)
@@ -493,3 +533,17 @@ def _stored_prediction(item: Mapping[str, Any]) -> StoredPrediction:
         label=json.loads(label) if label is not None else None,
         labeled=label is not None,
     )
+
+
+def _typed(item: Mapping[str, Any]) -> TransactWriteItemTypeDef:
+    """A transaction item with native values (the Table resource's form) in DynamoDB's typed form."""
+    typed: dict[str, Any] = {}
+    for kind, body in item.items():
+        converted = dict(body)
+        for field in ("Key", "Item", "ExpressionAttributeValues"):
+            if field in converted:
+                converted[field] = {
+                    name: _serializer.serialize(value) for name, value in converted[field].items()
+                }
+        typed[kind] = converted
+    return typed  # type: ignore[return-value]

@@ -40,10 +40,21 @@ def metrics_recorder() -> MetricsRecorder:
 
 @functools.cache
 def ground_truth_service() -> GroundTruthService:
+    """Ground truth's own store: it writes each request's audit record with its first labels, through
+    a plain client (the Table resource's client would convert the audit log's typed values again)."""
+    from cirrus_core.audit.wiring import audit_trail
     from cirrus_core.metrics.emf import AccuracyMetricsRecorder
     from cirrus_core.metrics.ground_truth import GroundTruthService
+    from cirrus_core.metrics.store import MetricsStore
+    from cirrus_core.settings import get_settings
 
-    return GroundTruthService(metrics_store(), AccuracyMetricsRecorder())
+    audit = audit_trail() if get_settings().audit_table else None
+    store = MetricsStore(
+        boto3.resource("dynamodb").Table(get_metrics_settings().metrics_table),
+        client=boto3.client("dynamodb"),
+        audit=audit,
+    )
+    return GroundTruthService(store, AccuracyMetricsRecorder())
 
 
 @functools.cache

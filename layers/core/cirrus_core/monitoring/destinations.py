@@ -9,8 +9,13 @@ into the platform's own network. A destination is accepted only when:
   unspecified addresses are refused, as are IPv4 addresses hidden in IPv6 forms.
 The check runs on the resolved addresses, and the sender connects to one of those same addresses, so a
 name cannot resolve to a public address when checked and a private one when used. Redirects are not
-followed (the sender's concern). The local cloud may name an explicit list of local receivers (exact
-`scheme://host:port` origins), which are then allowed as they are.
+followed (the sender's concern). A name's addresses are kept IPv4 first (a Lambda outside a VPC usually
+has no IPv6 route), so the sender tries them in that order.
+
+The local cloud may name an explicit list of local receivers, which are then allowed over plain http.
+Such an origin can only be one on this machine's loopback: exactly `http://127.0.0.1:<port>`,
+`http://localhost:<port>` or `http://[::1]:<port>` (`local_receiver_origin`); anything else is an error
+where the list is read, and is never honoured by `check_destination`.
 
 Signing follows the Standard Webhooks specification: headers `webhook-id`, `webhook-timestamp` (Unix
 seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`), with a
@@ -23,6 +28,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -33,6 +39,9 @@ SECRET_PREFIX: Final = "whsec_"  # noqa: S105 - the format's prefix, not a secre
 SIGNATURE_VERSION: Final = "v1"
 DEFAULT_TOLERANCE_SECONDS: Final = 300
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_LOCAL_RECEIVER = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\]):([0-9]{1,5})/?", re.IGNORECASE)
+# What a local receiver's host is connected to (the addresses of `localhost` are not looked up).
+_LOOPBACK_ADDRESSES: Final = {"127.0.0.1": ("127.0.0.1",), "localhost": ("127.0.0.1", "::1"), "::1": ("::1",)}
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
@@ -52,13 +61,26 @@ class Destination:
     addresses: tuple[str, ...]
 
 
+def local_receiver_origin(origin: str) -> str:
+    """`origin` normalised (lower case, no trailing slash) when it is an allowed local receiver:
+    exactly `http://127.0.0.1:<port>`, `http://localhost:<port>` or `http://[::1]:<port>`; ValueError
+    otherwise (any other host, https, a path, no port: a local receiver is never a way off the machine)."""
+    match = _LOCAL_RECEIVER.fullmatch(origin.strip())
+    if match is None or not 1 <= int(match.group(2)) <= 65535:
+        raise ValueError(
+            f"{origin!r} is not a local receiver origin: it must be exactly http://127.0.0.1:<port>, "
+            "http://localhost:<port> or http://[::1]:<port>"
+        )
+    return f"http://{match.group(1).lower()}:{int(match.group(2))}"
+
+
 def system_resolver(host: str, port: int) -> list[str]:
-    """Every address `host` resolves to (TCP), as text."""
+    """Every address `host` resolves to (TCP), as text, in the resolver's order without repeats."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
         raise DestinationRefused(f"the host {host!r} does not resolve ({error.strerror})") from error
-    return sorted({str(info[4][0]) for info in infos})
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def check_destination(
@@ -80,18 +102,33 @@ def check_destination(
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as error:
         raise DestinationRefused("the URL's port is not a number from 0 to 65535") from error
-    if origin in {receiver.rstrip("/").lower() for receiver in local_receivers}:
-        return Destination(url, host, port, (host,))
+    if origin in _allowed_local_receivers(local_receivers):
+        return Destination(url, host, port, _LOOPBACK_ADDRESSES[host])
     if parts.scheme != "https":
         raise DestinationRefused("only https:// destinations are accepted")
-    addresses = [host] if _is_address(host) else list(resolver(host, port))
+    addresses = [host] if _is_address(host) else list(dict.fromkeys(resolver(host, port)))
     if not addresses:
         raise DestinationRefused(f"the host {host!r} resolves to no address")
-    for text in addresses:
-        reason = non_public_reason(ipaddress.ip_address(text))
+    parsed = [ipaddress.ip_address(text) for text in addresses]
+    for address in parsed:
+        reason = non_public_reason(address)
         if reason is not None:
-            raise DestinationRefused(f"the host {host!r} resolves to {text}, a {reason} address")
-    return Destination(url, host, port, tuple(addresses))
+            raise DestinationRefused(f"the host {host!r} resolves to {address}, a {reason} address")
+    # IPv4 first (stable otherwise): without an IPv6 route an IPv6 address can only fail.
+    ordered = sorted(parsed, key=lambda address: address.version)
+    return Destination(url, host, port, tuple(str(address) for address in ordered))
+
+
+def _allowed_local_receivers(local_receivers: Iterable[str]) -> set[str]:
+    """The listed origins that are local receivers (anything else is never honoured here; the settings
+    that list them refuse it when they load)."""
+    allowed = set()
+    for receiver in local_receivers:
+        try:
+            allowed.add(local_receiver_origin(receiver))
+        except ValueError:
+            continue
+    return allowed
 
 
 def non_public_reason(address: IpAddress) -> str | None:

@@ -8,6 +8,9 @@ so that the data capture record carries it and ground truth can later be joined 
 The body is forwarded as it came; only its media type and size are checked. Nothing is written
 here; each request's outcome (answered with its latency and prediction, refused, failed, or a model
 error) is handed to the metrics observer, which puts it on the metrics queue (docs/monitoring.md).
+A request for a model id that has no item for the environment in the serving table (never deployed
+there, or a made-up id) is observed under the model `_unknown`: any signed-in caller can send such
+requests, and each model id observed becomes aggregate items and Prometheus series.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from cirrus_core.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from cirrus_core.metrics.models import Outcome
+from cirrus_core.metrics.models import UNKNOWN_MODEL, Outcome
+from cirrus_core.observability import logger
 from cirrus_core.registry.models import Environment, ModelId
 
 if TYPE_CHECKING:
@@ -133,6 +137,14 @@ class PredictionObserver(Protocol):
     ) -> None: ...
 
 
+@dataclass
+class _Lookup:
+    """The environment's item as one request read it (`done` once read; `endpoint` None: no item)."""
+
+    done: bool = False
+    endpoint: ServingEndpoint | None = None
+
+
 @dataclass(frozen=True)
 class PredictRequest:
     """One predict call as the route received it; `body` is the raw bytes, decoded from base64."""
@@ -195,23 +207,50 @@ class InferenceService:
 
     def predict(self, request: PredictRequest, caller: Caller) -> Prediction:
         """Invoke the environment's endpoint with the request's body as it came; observe the outcome."""
+        lookup = _Lookup()
         try:
-            return self._predict(request, caller)
+            return self._predict(request, caller, lookup)
         except (ModelInvocationFailed, EndpointUnavailable):
             raise  # observed where they are raised, with their inference id and version
         except CirrusError as error:
             outcome = Outcome.REFUSED if error.status < 500 else Outcome.FAILED
-            self._observe(outcome, request, error.status)
+            self._observe(outcome, request, error.status, model_id=self._observed_model(request, lookup))
             raise
         except Exception:
-            self._observe(Outcome.FAILED, request, 500)
+            self._observe(Outcome.FAILED, request, 500, model_id=self._observed_model(request, lookup))
             raise
 
-    def _observe(self, outcome: Outcome, request: PredictRequest, status: int, **fields: Any) -> None:
+    def _observe(
+        self,
+        outcome: Outcome,
+        request: PredictRequest,
+        status: int,
+        *,
+        model_id: str | None = None,
+        **fields: Any,
+    ) -> None:
         if self._observer is not None:
-            self._observer.observe(outcome, request.model_id, request.environment, status, **fields)
+            self._observer.observe(
+                outcome, model_id or request.model_id, request.environment, status, **fields
+            )
 
-    def _predict(self, request: PredictRequest, caller: Caller) -> Prediction:
+    def _observed_model(self, request: PredictRequest, lookup: _Lookup) -> str:
+        """The model a request that did not reach an endpoint is counted under: its own when the
+        environment has an item in the serving table (reading it when the refusal came first),
+        UNKNOWN_MODEL otherwise, so that made-up model ids add no aggregates or series."""
+        if self._observer is None:
+            return request.model_id
+        if not lookup.done:
+            try:
+                lookup.endpoint = self._directory.serving_endpoint(
+                    request.model_id, request.environment.value
+                )
+            except Exception:  # the request failed already; its observation must not fail it otherwise
+                logger.exception("Could not read the environment of a refused request")
+                return UNKNOWN_MODEL
+        return request.model_id if lookup.endpoint is not None else UNKNOWN_MODEL
+
+    def _predict(self, request: PredictRequest, caller: Caller, lookup: _Lookup) -> Prediction:
         environment = request.environment.value
         authorize(
             caller.principal, "InvokeModel", Resource.model(request.model_id), {"environment": environment}
@@ -229,6 +268,7 @@ class InferenceService:
                 [{"field": "body", "size_bytes": 0}],
             )
         endpoint = self._directory.serving_endpoint(request.model_id, environment)
+        lookup.done, lookup.endpoint = True, endpoint
         if endpoint is None or endpoint.status not in SERVING_STATUSES or not endpoint.endpoint_name:
             raise EnvironmentNotDeployed(
                 f"Model '{request.model_id}' is not deployed to {environment}.",
@@ -247,31 +287,25 @@ class InferenceService:
                 "version": endpoint.version,
                 "inference_id": inference_id,
             }
+            failure: CirrusError
             if error.model_error:
                 self._metrics.model_error()
-                self._observe(
-                    Outcome.MODEL_ERROR,
-                    request,
-                    ModelInvocationFailed.status,
-                    version=endpoint.version,
-                    inference_id=inference_id,
-                )
-                raise ModelInvocationFailed(
+                outcome = Outcome.MODEL_ERROR
+                failure = ModelInvocationFailed(
                     f"The model failed to answer: {error.message}",
                     [{**details, "original_status_code": error.original_status}],
-                ) from error
-            self._metrics.endpoint_error()
+                )
+            else:
+                self._metrics.endpoint_error()
+                outcome = Outcome.FAILED
+                failure = EndpointUnavailable(
+                    f"The {environment} endpoint of '{request.model_id}' cannot serve now: {error.message}",
+                    [{**details, "retryable": error.retry}],
+                )
             self._observe(
-                Outcome.FAILED,
-                request,
-                EndpointUnavailable.status,
-                version=endpoint.version,
-                inference_id=inference_id,
+                outcome, request, failure.status, version=endpoint.version, inference_id=inference_id
             )
-            raise EndpointUnavailable(
-                f"The {environment} endpoint of '{request.model_id}' cannot serve now: {error.message}",
-                [{**details, "retryable": error.retry}],
-            ) from error
+            raise failure from error
         latency_ms = (self._clock() - started) * 1000.0
         self._metrics.invoked(latency_ms)
         prediction = Prediction(
