@@ -454,7 +454,7 @@ def walk(
             {e.environment.value: e.version for e in d.environments} == {"staging": first, "prod": second}
         ),
     )
-    drift_step(w, second or 2, inbox)
+    monitored = drift_step(w, second or 2, inbox)
     batch_step(w, rows, upload, download, second or 2)
     edge_step(w, second or 2)
     w.expect_refusal(
@@ -497,6 +497,10 @@ def walk(
         f"refused {anonymous.status_code} {anonymous.text.strip()}",
         started,
     )
+    # The monitoring that went on meanwhile: the alert that was sent, accuracy, what Prometheus sees.
+    alert_delivery_step(w, inbox)
+    accuracy_step(w, monitored)
+    prometheus_step(w)
 
 
 def deploy_step(w: Walkthrough, version: int, environment: str, title: str, expected: str) -> None:
@@ -522,9 +526,18 @@ def deploy_step(w: Walkthrough, version: int, environment: str, title: str, expe
     )
 
 
-def drift_step(w: Walkthrough, version: int, inbox: AlertInbox) -> None:
-    """Normal traffic, then traffic with two features shifted; a monitor run after each. The drift
-    alert reaches a signed webhook; labels for the normal traffic make the accuracy metric."""
+@dataclass(frozen=True)
+class LabelledTraffic:
+    """The normal traffic the demo sent: when it began, each request's inference id and rows, the labels."""
+
+    since: datetime
+    requests: list[tuple[str, int]]
+    labels: list[int]
+
+
+def drift_step(w: Walkthrough, version: int, inbox: AlertInbox) -> LabelledTraffic:
+    """Normal traffic, then traffic with two features shifted; a monitor run after each, the second
+    of which fires the drift alert to the signed webhook channel."""
     w.expect_ok(
         "model_reviewer",
         f"read v{version}'s drift baseline (the pipeline profiled its raw training split)",
@@ -596,9 +609,7 @@ def drift_step(w: Walkthrough, version: int, inbox: AlertInbox) -> None:
             path = REPORTS_DIR / f"drift-report-{run.run_id}.html"
             path.write_text(report, encoding="utf-8")
             w.note(f"report: {path.resolve()} (also {run.report_uri})")
-    alert_delivery_step(w, inbox)
-    accuracy_step(w, normal_start, normal_ids, labels)
-    prometheus_step(w)
+    return LabelledTraffic(normal_start, normal_ids, labels)
 
 
 def alert_delivery_step(w: Walkthrough, inbox: AlertInbox) -> None:
@@ -622,10 +633,9 @@ def alert_delivery_step(w: Walkthrough, inbox: AlertInbox) -> None:
     w.note(f"webhook-signature: {arrived.headers.get('webhook-signature', '')[:40]}...")
 
 
-def accuracy_step(
-    w: Walkthrough, since: datetime, predictions: list[tuple[str, int]], labels: list[int]
-) -> None:
+def accuracy_step(w: Walkthrough, traffic: LabelledTraffic) -> None:
     """Labels for the normal traffic arrive later: joined to the predictions, they make accuracy."""
+    since, predictions, labels = traffic.since, traffic.requests, traffic.labels
     w.expect_ok(
         "data_scientist",
         f"read prod's invocations per minute (the {2 * DRIFT_REQUESTS} monitored requests among them)",
