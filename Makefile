@@ -37,10 +37,14 @@ checks: lint typecheck security
 	$(BIN)/python -m cirrus.verified_permissions --check
 	$(BIN)/python -m cirrus.statemachines --check
 
-# Unit and contract tests spread over the machine's cores (at most four workers); the integration
-# tests share one local cloud per process, so they run in one process, after, adding to the coverage.
+# Unit and contract tests spread over the machine's cores, one worker more than cores (at most four:
+# tests spend part of their time waiting on sockets and threads, and the extra worker fills it); the
+# integration tests share one local cloud per process, so they run in one process, after, adding to
+# the coverage.
+UNIT_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(4, (os.cpu_count() or 1) + 1))")
+
 test: checks
-	$(BIN)/pytest tests/unit tests/contract --numprocesses=auto --maxprocesses=4 --cov --cov-report=
+	$(BIN)/pytest tests/unit tests/contract --numprocesses=$(UNIT_WORKERS) --cov --cov-report=
 	$(BIN)/pytest tests/integration --cov --cov-append --cov-report=term --cov-report=xml
 
 openapi: install

@@ -193,6 +193,9 @@ class LocalCloud:
                 "EndpointPollSeconds": "1",
                 # A failed notification is retried after 1 s, 2 s, 4 s ... rather than 30 s, 60 s ...
                 "AlertDeliveryBackoffSeconds": "1",
+                # A rule may be evaluated again 5 s after the last time, so a user's own run of the
+                # evaluator (or a test's) is rarely turned away by the every-minute schedule.
+                "AlertEvaluationSpacingSeconds": "5",
                 "LocalReceiverOrigins": ",".join(self._local_receivers),
             },
             stack_name=f"cirrus-{self._stage}",

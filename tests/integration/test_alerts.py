@@ -197,8 +197,8 @@ def test_a_drift_alert_fires_once_within_its_cooldown_then_resolves_at_the_recei
     finished(clients["model_reviewer"], monitored.model_id, again.run_id)
     assert evaluate(local_cloud)["changed"] == []
 
-    # A clean run, then an evaluation: the alert resolves. The evaluator takes a rule up at most once
-    # a minute, so this test's call or the next scheduled run (every minute) is the one that does it.
+    # A clean run, then an evaluation: the alert resolves. The local cloud takes a rule up at most
+    # every 5 s, so this test's call resolves it, or the next scheduled run (every minute) does.
     clean = scientist.start_drift_run(monitored.model_id, window_start=start, window_end=middle)
     assert finished(clients["model_reviewer"], monitored.model_id, clean.run_id).drifted_features == []
     evaluate(local_cloud)

@@ -123,6 +123,7 @@ def evaluator(
     metrics: MetricValues | None = None,
     dead_letter_queue_urls: list[str] | None = None,
     store: Any = None,
+    spacing: timedelta | None = None,
 ) -> AlertEvaluator:
     """The evaluator on moto's DynamoDB, SQS, CloudWatch and EventBridge, as the wiring builds it."""
     reader = metrics or MetricValues()
@@ -135,6 +136,7 @@ def evaluator(
         DeliveryQueue(aws.sqs, deliveries.url),
         EventPublisher(aws.events, EVENT_BUS, "cirrus.monitoring"),
         clock=clock,
+        **({"evaluation_spacing": spacing} if spacing is not None else {}),
     )
 
 

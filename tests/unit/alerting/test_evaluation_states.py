@@ -88,6 +88,32 @@ def test_a_holding_condition_fires_once_with_a_trigger_per_channel(
     assert notification["report_url"].endswith(f"/drift-runs/{notification['values']['run_id']}/report")
 
 
+@pytest.mark.parametrize(
+    ("spacing", "later", "evaluated_again"), [(50, 49, False), (50, 50, True), (5, 5, True)]
+)
+def test_a_rule_is_taken_up_again_only_once_its_evaluation_spacing_has_passed(
+    aws: AwsResources,
+    rule: AlertRule,
+    deliveries: Deliveries,
+    clock: Clock,
+    spacing: int,
+    later: int,
+    evaluated_again: bool,
+) -> None:
+    # GIVEN a rule evaluated once (it fired)
+    drifted(aws, clock)
+    subject = evaluator(aws, deliveries, clock, spacing=timedelta(seconds=spacing))
+    subject.evaluate_due()
+    # WHEN the evaluator runs again `later` seconds on, after a clean run
+    clock.advance(seconds=later)
+    clean(aws, clock)
+
+    outcomes = subject.evaluate_due()
+
+    # THEN it is evaluated (and resolves) only when the spacing has passed
+    assert [outcome.action for outcome in outcomes] == (["resolved"] if evaluated_again else [])
+
+
 def test_firing_publishes_alert_triggered_with_the_dedup_key_of_the_notifications(
     aws: AwsResources, rule: AlertRule, deliveries: Deliveries, clock: Clock
 ) -> None:

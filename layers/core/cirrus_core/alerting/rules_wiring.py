@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 
 import boto3
 from pydantic import Field
@@ -27,6 +28,10 @@ class EvaluationSettings(EnvironmentSettings):
     dead_letter_queue_urls: str = Field(default="", alias="ALERT_DEAD_LETTER_QUEUE_URLS")
     # Prepended to the API paths notifications link to (empty: the paths alone).
     api_base_url: str = Field(default="", alias="ALERT_API_BASE_URL")
+    # Scheduled evaluations of one rule at least this many seconds apart.
+    evaluation_spacing_seconds: int = Field(
+        default=50, ge=1, le=3600, alias="ALERT_EVALUATION_SPACING_SECONDS"
+    )
 
     @property
     def function_name_prefix(self) -> str:
@@ -93,4 +98,5 @@ def alert_evaluator() -> AlertEvaluator:
             correlation_id=logger.get_correlation_id,
         ),
         api_base_url=settings.api_base_url,
+        evaluation_spacing=timedelta(seconds=settings.evaluation_spacing_seconds),
     )
