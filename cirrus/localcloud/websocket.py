@@ -28,6 +28,7 @@ the management API checks no SigV4 signature (it listens on loopback only).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import re
@@ -358,11 +359,11 @@ class LocalWebSocketServer:
         domain = connection.request.headers.get("Host", "localhost") if connection.request else "localhost"
         close_code, reason = 1005, ""
         try:
-            for message in connection:
-                text = message if isinstance(message, str) else message.decode("utf-8", "replace")
-                self._message(socket, connection, text, domain)
-        except ConnectionClosed:
-            pass
+            # A client that goes away mid-conversation ends the session as a close does: $disconnect.
+            with contextlib.suppress(ConnectionClosed):
+                for message in connection:
+                    text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+                    self._message(socket, connection, text, domain)
         finally:
             if connection.close_code is not None:
                 close_code, reason = connection.close_code, connection.close_reason or ""

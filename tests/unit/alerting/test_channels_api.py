@@ -25,8 +25,6 @@ from tests.unit.alerting.delivery_world import (  # noqa: F401 - fixtures
     receiver,
 )
 
-SLACK_URL = "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX"
-
 
 def webhook_body(url: str, name: str = "ml-oncall", secret: str = SECRET) -> dict[str, Any]:
     return {"name": name, "type": "webhook", "config": {"url": url, "signing_secret": secret}}

@@ -393,8 +393,12 @@ def test_when_no_checked_address_connects_the_last_failure_is_recorded(receiver:
 def test_an_answer_whose_body_comes_after_its_headers_is_read_to_the_end() -> None:
     def serve(connection: socket.socket) -> None:
         connection.settimeout(30)
-        while b"\r\n\r\n" not in connection.recv(65536):
-            pass
+        request = b""
+        while b"\r\n\r\n" not in request:  # the headers may come in more than one packet
+            chunk = connection.recv(65536)
+            if not chunk:
+                return
+            request += chunk
         connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n")
         time.sleep(0.2)  # the body in a later packet than the headers
         connection.sendall(b"hello")
