@@ -16,14 +16,16 @@ import tarfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import requests
 
 from cirrus.client import CirrusApiError, CirrusClient
+from cirrus.demo_report import AlertTrail, Missing, Section, StepOutcome, SummaryData, render_summary
 from cirrus.localcloud.receiver import Receiver, start_receiver
 from cirrus_core.monitoring.destinations import verify
 from cirrus_core.pipelines.models import RunDetail, RunStatus
@@ -33,9 +35,14 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
+    from cirrus_core.alerting.records import DeliveryRecord
     from cirrus_core.metrics.models import MetricHistory
     from cirrus_core.monitoring.models import DriftRun
+    from cirrus_core.registry.models import ModelVersion
     from cirrus_core.serving.deployment_models import Deployment
+
+T = TypeVar("T")
+P = ParamSpec("P")
 
 Echo = Callable[[str], None]
 MODEL = "fraud_detection"
@@ -53,6 +60,9 @@ ALERT_CHANNEL = "ml-oncall"
 METRICS_TIMEOUT_SECONDS = 60.0
 DELIVERY_TIMEOUT_SECONDS = 60.0
 REPORTS_DIR = Path(".cirrus") / "demo"
+SUMMARY_FILE = "summary.html"
+# The summary reads at most this many of the model's drift runs and alert rules back.
+SUMMARY_LIMIT = 20
 
 
 def demo_data() -> ModuleType:
@@ -66,12 +76,14 @@ def demo_data() -> ModuleType:
 
 
 @dataclass
-class StepOutcome:
-    number: int
-    title: str
-    ok: bool
-    summary: str
-    millis: float
+class Trail:
+    """What the walkthrough started, by id, for the summary to read back from the API (in order), and
+    the drift reports it wrote."""
+
+    pipeline_runs: list[str] = field(default_factory=list)
+    drift_runs: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+    reports: list[Path] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -93,12 +105,18 @@ class AlertInbox:
 
 
 class Walkthrough:
-    """Runs numbered steps against the API and keeps their outcomes."""
+    """Runs numbered steps against the API and keeps their outcomes.
+
+    Each step falls in a `Section`: the current `section`, or the one a step names; every refusal the
+    platform must make falls in `Section.SECURITY`.
+    """
 
     def __init__(self, clients: dict[str, CirrusClient], echo: Echo) -> None:
         self._clients = clients
         self._echo = echo
         self.outcomes: list[StepOutcome] = []
+        self.section = Section.TRAINING
+        self.trail = Trail()
 
     def expect_ok(
         self,
@@ -107,14 +125,17 @@ class Walkthrough:
         call: Callable[[CirrusClient], BaseModel],
         describe: Callable[[Any], str],
         holds: Callable[[Any], bool] = lambda _: True,
+        section: Section | None = None,
     ) -> Any:
         """Run a call that must succeed, and whose answer must satisfy `holds`."""
         started = time.perf_counter()
         try:
             result = call(self._clients[role])
         except CirrusApiError as error:
-            return self.record(f"{role}: {title}", False, f"unexpected {error.status} {error.code}", started)
-        self.record(f"{role}: {title}", holds(result), describe(result), started)
+            return self.record(
+                f"{role}: {title}", False, f"unexpected {error.status} {error.code}", started, section
+            )
+        self.record(f"{role}: {title}", holds(result), describe(result), started, section)
         return result
 
     def expect_refusal(
@@ -127,10 +148,16 @@ class Walkthrough:
         except CirrusApiError as error:
             ok = (error.status, error.code) == (status, code)
             self.record(
-                f"{role}: {title}", ok, f"refused {error.status} {error.code}: {error.message}", started
+                f"{role}: {title}",
+                ok,
+                f"refused {error.status} {error.code}: {error.message}",
+                started,
+                Section.SECURITY,
             )
             return
-        self.record(f"{role}: {title}", False, f"accepted, expected {status} {code}", started)
+        self.record(
+            f"{role}: {title}", False, f"accepted, expected {status} {code}", started, Section.SECURITY
+        )
 
     def note(self, text: str) -> None:
         """Print a progress line that is not a step of its own."""
@@ -140,10 +167,17 @@ class Walkthrough:
         """The API client of a role."""
         return self._clients[role]
 
-    def record(self, title: str, ok: bool, summary: str, started: float) -> None:
+    def record(
+        self, title: str, ok: bool, summary: str, started: float, section: Section | None = None
+    ) -> None:
         """Keep and print the outcome of a step that began at `started` (perf_counter)."""
         outcome = StepOutcome(
-            len(self.outcomes) + 1, title, ok, summary, (time.perf_counter() - started) * 1000
+            len(self.outcomes) + 1,
+            title,
+            ok,
+            summary,
+            (time.perf_counter() - started) * 1000,
+            section or self.section,
         )
         self.outcomes.append(outcome)
         mark = "ok " if ok else "FAIL"
@@ -209,6 +243,7 @@ def train_through_pipeline(
     w: Walkthrough, role: str, title: str, parameters: dict[str, Any]
 ) -> tuple[str | None, int | None]:
     """Start the training pipeline and follow it to the approval gate; the run id and version."""
+    w.section = Section.TRAINING
     started = w.expect_ok(
         role,
         title,
@@ -217,6 +252,7 @@ def train_through_pipeline(
     )
     if started is None:
         return None, None
+    w.trail.pipeline_runs.append(started.run_id)
     begun = time.perf_counter()
     run = follow_run(w, role, PIPELINE, started.run_id, awaiting_approval)
     version = run.registration.version if run.registration else None
@@ -246,7 +282,9 @@ def approve_and_finish(
         f"approve v{version}",
         lambda c: c.approve(MODEL, version, comment),
         lambda v: f"{v.approval_status} by {v.review.by}",
+        section=Section.APPROVALS,
     )
+    w.section = Section.TRAINING
     begun = time.perf_counter()
     run = follow_run(w, "ml_engineer", PIPELINE, run_id, lambda r: r.status is not RunStatus.RUNNING)
     w.record(
@@ -322,6 +360,7 @@ def walk(
 ) -> None:
     """The lifecycle: train, review, deploy through the pipeline, predict, redeploy, a safe rollback."""
     w = walkthrough
+    w.section = Section.TRAINING
     started = time.perf_counter()
     rows = demo_data().generate(DEMO_ROWS, seed=7, task="classification")
     source = upload("datasets/demo/transactions.csv", rows.to_csv(index=False).encode())
@@ -353,6 +392,7 @@ def walk(
         w, first_run, first, "Baseline accepted.", "deploys it to staging, then prod (smoke-tested)"
     )
     transaction = rows.drop(columns=["label"]).iloc[[0]].to_dict(orient="records")
+    w.section = Section.SERVING
     w.expect_ok(
         "data_scientist",
         "predict one raw transaction on prod",
@@ -385,6 +425,7 @@ def walk(
         "access_denied",
     )
     deploy_step(w, second or 2, "prod", f"deploy v{second} to prod over the API (blue/green)", "succeeded")
+    w.section = Section.SERVING
     w.expect_ok(
         "data_scientist",
         "predict the same transaction on prod",
@@ -392,6 +433,7 @@ def walk(
         lambda p: f"v{p.version} answers {p.predictions['predictions'][0]}",
         holds=lambda p: p.version == second,
     )
+    w.section = Section.APPROVALS
     samples = w.client("model_reviewer").get_version(MODEL, second or 2).sample_payloads_uri
     faulty = upload(f"models/{MODEL}/hand-packed/model.tar.gz", faulty_model_archive())
     broken = w.expect_ok(
@@ -464,12 +506,14 @@ def walk(
         409,
         "alias_in_use",
     )
+    w.section = Section.DEPLOYMENTS
     w.expect_ok(
         "model_reviewer",
         "read prod's promotion history (deployments move the alias)",
         lambda c: c.promotions(MODEL, "prod"),
         lambda p: ", ".join(f"#{i.sequence} {i.action} v{i.version}" for i in reversed(p.items)),
     )
+    w.section = Section.APPROVALS
     w.expect_ok(
         "data_scientist",
         f"read the lineage of v{second}",
@@ -479,6 +523,7 @@ def walk(
             + ", ".join(f"{e.source} {e.relation} {e.target}" for e in g.edges[:3])
         ),
     )
+    w.section = Section.SECURITY
     w.expect_ok(
         "model_reviewer",
         "verify the audit trail (hash chain against its latest signed anchor)",
@@ -505,6 +550,7 @@ def walk(
 
 def deploy_step(w: Walkthrough, version: int, environment: str, title: str, expected: str) -> None:
     """Deploy a version over the API and follow it; `expected` is the status it must end in."""
+    w.section = Section.DEPLOYMENTS
     started = w.expect_ok(
         "ml_engineer",
         title,
@@ -538,6 +584,7 @@ class LabelledTraffic:
 def drift_step(w: Walkthrough, version: int, inbox: AlertInbox) -> LabelledTraffic:
     """Normal traffic, then traffic with two features shifted; a monitor run after each, the second
     of which fires the drift alert to the signed webhook channel."""
+    w.section = Section.MONITORING
     w.expect_ok(
         "model_reviewer",
         f"read v{version}'s drift baseline (the pipeline profiled its raw training split)",
@@ -571,7 +618,7 @@ def drift_step(w: Walkthrough, version: int, inbox: AlertInbox) -> LabelledTraff
         422,
         "validation_error",
     )
-    w.expect_ok(
+    rule = w.expect_ok(
         "admin",
         f"alert {ALERT_CHANNEL} when 20% of prod's features drift (a monitor run every hour)",
         lambda c: c.create_alert(
@@ -579,6 +626,8 @@ def drift_step(w: Walkthrough, version: int, inbox: AlertInbox) -> LabelledTraff
         ),
         lambda a: f"alert {a.alert_id}, schedule {a.schedule_expression}",
     )
+    if rule is not None:
+        w.trail.alerts.append(rule.alert_id)
     client = w.client("data_scientist")
     normal = demo_data().generate(DRIFT_REQUESTS * DRIFT_BATCH, seed=11, task="classification")
     labels = [int(label) for label in normal.pop("label")]
@@ -603,17 +652,21 @@ def drift_step(w: Walkthrough, version: int, inbox: AlertInbox) -> LabelledTraff
             _describe_drift_run,
             holds=functools.partial(_verdict_is, drifted),
         )
+        if run is not None:
+            w.trail.drift_runs.append(run.run_id)
         if run is not None and run.drifted_features:
             report = client.drift_report(MODEL, run.run_id)
             REPORTS_DIR.mkdir(parents=True, exist_ok=True)
             path = REPORTS_DIR / f"drift-report-{run.run_id}.html"
             path.write_text(report, encoding="utf-8")
+            w.trail.reports.append(path.resolve())
             w.note(f"report: {path.resolve()} (also {run.report_uri})")
     return LabelledTraffic(normal_start, normal_ids, labels)
 
 
 def alert_delivery_step(w: Walkthrough, inbox: AlertInbox) -> None:
     """The drift alert, as the webhook receiver got it, with its Standard Webhooks signature checked."""
+    w.section = Section.MONITORING
     started = time.perf_counter()
     try:
         arrived = inbox.receiver.wait_for(inbox.path, 1, timeout=DELIVERY_TIMEOUT_SECONDS)[0]
@@ -635,6 +688,7 @@ def alert_delivery_step(w: Walkthrough, inbox: AlertInbox) -> None:
 
 def accuracy_step(w: Walkthrough, traffic: LabelledTraffic) -> None:
     """Labels for the normal traffic arrive later: joined to the predictions, they make accuracy."""
+    w.section = Section.MONITORING
     since, predictions, labels = traffic.since, traffic.requests, traffic.labels
     w.expect_ok(
         "data_scientist",
@@ -697,6 +751,7 @@ def _metric_settled(client: CirrusClient, *, metric: str, since: datetime, total
 
 def prometheus_step(w: Walkthrough) -> None:
     """What a Prometheus server scrapes: counters, the latency histogram and accuracy, per version."""
+    w.section = Section.MONITORING
     started = time.perf_counter()
     try:
         text = w.client("model_reviewer").prometheus_metrics()
@@ -780,6 +835,7 @@ def batch_step(
     version: int,
 ) -> None:
     """Score a file of transactions with a batch transform job: one output line per input line."""
+    w.section = Section.SERVING
     records = rows.drop(columns=["label"]).head(BATCH_ROWS).to_dict(orient="records")
     body = "".join(json.dumps({"instances": [record]}) + "\n" for record in records).encode()
     source = upload("datasets/demo/batch/transactions.jsonl", body)
@@ -815,6 +871,7 @@ def batch_step(
 
 def edge_step(w: Walkthrough, version: int) -> None:
     """Package a version for a Jetson Nano (Neo + Greengrass v2) and verify its signed manifest."""
+    w.section = Section.SERVING
     package = w.expect_ok(
         "ml_engineer",
         f"package v{version} for a Jetson Nano (Neo compilation, Greengrass v2 component, KMS-signed)",
@@ -852,12 +909,125 @@ def edge_step(w: Walkthrough, version: int) -> None:
     )
 
 
+def gather_summary(client: CirrusClient, walkthrough: Walkthrough, api_url: str) -> SummaryData:
+    """Read back from the API what the walkthrough left behind, for the HTML summary.
+
+    The model's versions and deployments, and each pipeline run, drift run and alert rule the
+    walkthrough started (by id), with the alert's deliveries. Each is fetched on its own, a few at a
+    time (the routes not called before start cold); one that cannot be is a `Missing` naming what and
+    why, so the page shows the failure where it would be and the rest still renders.
+    """
+    trail = walkthrough.trail
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="demo-summary") as pool:
+
+        def fetch(
+            what: str, call: Callable[Concatenate[CirrusClient, P], T], *args: P.args, **kwargs: P.kwargs
+        ) -> Future[T | Missing]:
+            # A client of its own per call: a requests.Session is not for two threads.
+            return pool.submit(_fetch, what, lambda: call(client.clone(), *args, **kwargs))
+
+        versions = fetch(f"the versions of {MODEL}", _all_versions)
+        deployments = fetch(f"the deployments of {MODEL}", CirrusClient.list_deployments, MODEL, limit=100)
+        runs = [
+            fetch(f"pipeline run {run_id}", CirrusClient.get_run, PIPELINE, run_id)
+            for run_id in trail.pipeline_runs
+        ]
+        drift_runs = [
+            fetch(f"drift run {run_id}", CirrusClient.get_drift_run, MODEL, run_id)
+            for run_id in trail.drift_runs
+        ]
+        rules = [
+            (
+                fetch(f"alert {alert_id}", CirrusClient.get_alert, alert_id),
+                fetch(f"the deliveries of alert {alert_id}", _deliveries, alert_id),
+            )
+            for alert_id in trail.alerts
+        ]
+        alerts: list[AlertTrail | Missing] = []
+        for rule, deliveries in rules:
+            found = rule.result()
+            alerts.append(found if isinstance(found, Missing) else AlertTrail(found, deliveries.result()))
+        return SummaryData(
+            model_id=MODEL,
+            api_url=api_url,
+            generated_at=datetime.now(UTC),
+            steps=list(walkthrough.outcomes),
+            versions=versions.result(),
+            pipeline_runs=[run.result() for run in runs],
+            deployments=deployments.result(),
+            drift_runs=[run.result() for run in drift_runs],
+            alerts=alerts,
+            reports=list(trail.reports),
+        )
+
+
+def _all_versions(client: CirrusClient) -> list[ModelVersion]:
+    return client.list_versions(MODEL, limit=100).items
+
+
+def _deliveries(client: CirrusClient, alert_id: str) -> list[DeliveryRecord]:
+    return client.alert_deliveries(alert_id, limit=SUMMARY_LIMIT).items
+
+
+def _fetch(what: str, call: Callable[[], T]) -> T | Missing:
+    """The call's answer, or what could not be fetched and why (the summary must not stop the demo)."""
+    try:
+        return call()
+    except CirrusApiError as error:
+        return Missing(what, f"the API answered {error.status} {error.code}: {error.message}")
+    except requests.RequestException as error:
+        return Missing(what, f"the request failed: {error}")
+    except Exception as error:  # a parse error or a bug: shown on the page, not raised
+        return Missing(what, f"{type(error).__name__}: {error}")
+
+
+def write_summary(data: SummaryData, directory: Path) -> Path:
+    """Render the HTML summary into `directory`; the file's absolute path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = (directory / SUMMARY_FILE).resolve()
+    path.write_text(render_summary(data), encoding="utf-8")
+    return path
+
+
+def print_summary(
+    echo: Echo,
+    outcomes: list[StepOutcome],
+    phases: dict[str, float],
+    data: SummaryData | None,
+    written: Path | str,
+) -> None:
+    """The end of the demo: the phases' times, the steps by section, the runs, where the reports are."""
+    failed = [outcome for outcome in outcomes if not outcome.ok]
+    width = max((len(phase) for phase in phases), default=0)
+    echo("\nSummary")
+    for phase, seconds in phases.items():
+        echo(f"  {phase:<{width}} {seconds:7.2f} s")
+    echo(f"  {len(outcomes)} steps: {len(outcomes) - len(failed)} as expected, {len(failed)} unexpected")
+    for section in Section:
+        steps = [outcome for outcome in outcomes if outcome.section is section]
+        if not steps:
+            continue
+        bad = [f"#{outcome.number}" for outcome in steps if not outcome.ok]
+        verdict = f"{len(bad)} unexpected ({', '.join(bad)})" if bad else "all as expected"
+        echo(f"    {section.value:<32} {len(steps):>2} steps, {verdict}")
+    if data is not None:
+        runs = [
+            f"{run.what} (not fetched)" if isinstance(run, Missing) else f"{run.run_id} {run.status.value}"
+            for run in data.pipeline_runs
+        ]
+        echo("  pipeline runs: " + (", ".join(runs) or "none started"))
+        for report in data.reports:
+            echo(f"  drift report:  {report}")
+    echo(f"  HTML summary:  {written}")
+
+
 def run_demo(project_dir: Path, echo: Echo = print) -> int:
     """Start the local cloud, walk the lifecycle, stop; 0 when every step behaved as expected."""
     from cirrus.localcloud.cloud import LocalCloud
 
     echo("Cirrus demo: the model lifecycle on the local cloud (no AWS account, no Docker)\n")
     phases: dict[str, float] = {}
+    summary: SummaryData | None = None
     started = time.perf_counter()
     receiver = start_receiver()
     inbox = AlertInbox.open(receiver)
@@ -883,17 +1053,23 @@ def run_demo(project_dir: Path, echo: Echo = print) -> int:
         phases["lifecycle walkthrough over HTTP (two pipeline runs, four deployments)"] = (
             time.perf_counter() - started
         )
+        started = time.perf_counter()
+        summary = gather_summary(clients["admin"], walkthrough, info.api_url)
+        phases["read the summary back from the API"] = time.perf_counter() - started
     finally:
         started = time.perf_counter()
         cloud.stop()
         receiver.stop()
         phases["stop"] = time.perf_counter() - started
-    failed = [outcome for outcome in walkthrough.outcomes if not outcome.ok]
-    echo("\nSummary")
-    for phase, seconds in phases.items():
-        echo(f"  {phase:<50} {seconds:6.2f} s")
-    echo(
-        f"  steps: {len(walkthrough.outcomes)}, as expected: {len(walkthrough.outcomes) - len(failed)}, "
-        f"unexpected: {len(failed)}"
-    )
-    return 1 if failed else 0
+    written: Path | str = "not written"
+    if summary is not None:
+        summary = replace(summary, phases=dict(phases))
+        try:
+            written = write_summary(summary, REPORTS_DIR)
+        except OSError as error:
+            written = f"not written: {error}"
+        gaps = [f"{gap.what}: {gap.why}" for gap in summary.missing()]
+        if gaps:
+            written = f"{written} (it could not fetch {len(gaps)}: {'; '.join(gaps)})"[:400]
+    print_summary(echo, walkthrough.outcomes, phases, summary, written)
+    return 1 if any(not outcome.ok for outcome in walkthrough.outcomes) else 0
