@@ -178,11 +178,17 @@ class LocalCloud:
         from cirrus.localcloud import cognito
         from cirrus.localcloud.emulator import Emulator
         from cirrus.localcloud.gateway import LocalGateway
+        from cirrus.localcloud.hooks import lambda_runtime
         from cirrus.localcloud.provisioner import deploy
 
         progress("starting the AWS emulator")
         self._emulator = Emulator(port=self._aws_port)
         self._emulator.start()
+        # The template's functions will be called as soon as it is deployed: have reserve workers
+        # import the common packages meanwhile, on the core the deployment leaves free.
+        runtime = lambda_runtime.active_runtime()
+        if runtime is not None:
+            runtime.prewarm()
         progress("deploying template.yaml")
         deployment = deploy(
             self._emulator,

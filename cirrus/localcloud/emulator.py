@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from moto.core.config import default_user_config
 from moto.moto_api._internal.models import moto_api_backend
-from moto.moto_server.werkzeug_app import MotoRequestHandler
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler
 from moto.server import ThreadedMotoServer
 
 from cirrus.localcloud.clients import new_client
@@ -36,7 +36,7 @@ from cirrus.localcloud.hooks import HookContext
 from cirrus.localcloud.hooks._patching import patch_attribute
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from types import TracebackType
 
     from cirrus.localcloud.hooks import Undo
@@ -177,6 +177,16 @@ class Emulator:
         # moto 5.2.5's request handler (moto.moto_server.werkzeug_app.MotoRequestHandler) prints an
         # access-log line per AWS call to stderr: thousands of lines in a demo, none of them useful.
         self._restore.append(patch_attribute(MotoRequestHandler, "log_request", _no_access_log))
+        # moto 5.2.5 finds the backend of every request by listing its own package folder (a stat per
+        # service) and then trying each service's URL patterns: about 2 ms a request, under a lock
+        # that serialises all requests. The answer depends on the host name alone: remember it.
+        self._restore.append(
+            patch_attribute(
+                DomainDispatcherApplication,
+                "get_backend_for_host",
+                _remembered_backends(DomainDispatcherApplication.get_backend_for_host),
+            )
+        )
         # moto's backends are process-wide: start from an empty cloud, not from what an earlier
         # emulator or test in this process left behind (what POST /moto-api/reset does).
         moto_api_backend.reset()
@@ -219,7 +229,7 @@ class Emulator:
                 LOG.exception("a hook failed to undo")
         self._installed.clear()
         if self._server is not None:
-            self._server.stop()
+            _stop_server(self._server, self._port)
             self._server = None
         self._port = None
         self._clients.clear()  # bound to this run's port
@@ -240,6 +250,33 @@ class Emulator:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _stop_server(server: ThreadedMotoServer, port: int | None) -> None:
+    """`server.stop()`, without waiting out the half-second poll of moto's serve_forever loop.
+
+    The loop checks for shutdown only when its select() returns: a connection attempt makes it
+    return at once (the loop then exits without accepting it).
+    """
+    stopping = threading.Thread(target=server.stop, name="moto-server-stop", daemon=True)
+    stopping.start()
+    while stopping.is_alive():
+        if port is not None:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                pass
+        stopping.join(0.02)
+
+
+def _remembered_backends(original: Callable[[Any, str | None], Any]) -> Callable[[Any, str | None], Any]:
+    known: dict[str | None, Any] = {}
+
+    def get_backend_for_host(app: Any, host: str | None) -> Any:
+        # Called under the dispatcher's lock, so the dict needs no lock of its own.
+        if host not in known:
+            known[host] = original(app, host)
+        return known[host]
+
+    return get_backend_for_host
 
 
 def _no_access_log(handler: Any, code: int | str = "-", size: int | str = "-") -> None:

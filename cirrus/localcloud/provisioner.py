@@ -20,9 +20,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib
+import importlib.util
 import io
 import json
 import os
+import sys
+import threading
+import types
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -264,6 +269,55 @@ class MotoManagedPolicies:
         }
 
 
+def parse_template(text: str) -> Any:
+    """A template's YAML (or JSON) as samtranslator's `yaml_parse` reads it, with libyaml's parser.
+
+    `yaml_parse` uses PyYAML's pure-Python SafeLoader (about 1 s for our template); the same
+    constructors on libyaml's CSafeLoader give the same document in a tenth of that.
+    """
+    import yaml
+    from samtranslator.yaml_helper import intrinsics_multi_constructor, yaml_parse
+
+    base = getattr(yaml, "CSafeLoader", None)
+    if base is None:  # PyYAML built without libyaml
+        return yaml_parse(text)
+    loader: Any = type("TemplateLoader", (base,), {})
+    loader.add_multi_constructor("!", intrinsics_multi_constructor)
+    return yaml.load(text, Loader=loader)  # noqa: S506  # a SafeLoader subclass  # nosec B506
+
+
+def _defer_rfc3987_syntax() -> None:
+    """Keep jsonschema's import (samtranslator's) from compiling rfc3987-syntax's grammars.
+
+    When installed, rfc3987-syntax builds about 40 Lark parsers at import (1-3 s), and jsonschema
+    imports it only to check the `iri` formats, which no SAM schema uses. A stand-in module loads
+    the real one on first use, so those checks still work wherever something asks for them.
+    """
+    name = "rfc3987_syntax"
+    if name in sys.modules or "jsonschema" in sys.modules or importlib.util.find_spec(name) is None:
+        return
+    lock = threading.Lock()
+    stand_in = types.ModuleType(name)
+
+    def real() -> Any:
+        with lock:
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
+            return importlib.import_module(name)
+
+    def is_valid_syntax(rule: str, value: str) -> Any:
+        return real().is_valid_syntax(rule, value)
+
+    def __getattr__(attribute: str) -> Any:  # noqa: N807  # a module's __getattr__
+        if attribute.startswith("__"):  # the import system probing (__path__, __spec__ ...)
+            raise AttributeError(attribute)
+        return getattr(real(), attribute)
+
+    stand_in.is_valid_syntax = is_valid_syntax  # type: ignore[attr-defined]
+    stand_in.__getattr__ = __getattr__  # type: ignore[method-assign]
+    sys.modules[name] = stand_in
+
+
 def _transforms(template: Mapping[str, Any]) -> list[str]:
     raw = template.get("Transform", [])
     return [raw] if isinstance(raw, str) else [str(item) for item in raw]
@@ -279,6 +333,7 @@ def translate(
         raise TemplateError(f"Transforms other than {SAM_TRANSFORM} are not supported locally: {unsupported}")
     if not transforms:
         return copy.deepcopy(dict(template))
+    _defer_rfc3987_syntax()
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
@@ -535,9 +590,7 @@ def deploy(
     when the emulator refuses a resource. Deploying again updates the stack in place.
     """
     path = Path(template_path)
-    from samtranslator.yaml_helper import yaml_parse
-
-    template = yaml_parse(path.read_text(encoding="utf-8"))
+    template = parse_template(path.read_text(encoding="utf-8"))
     if not isinstance(template, dict):
         raise TemplateError(f"{path} is not a template")
     region = region_of(target)

@@ -138,5 +138,8 @@ def start_receiver(port: int = 0, on_receive: Callable[[Received], None] | None 
     server.daemon_threads = True
     receiver = Receiver(server)
     holder["receiver"] = receiver
-    threading.Thread(target=server.serve_forever, name="notification-receiver", daemon=True).start()
+    # serve_forever notices shutdown() only between polls: a short poll keeps stop() quick.
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="notification-receiver", daemon=True
+    ).start()
     return receiver

@@ -17,6 +17,19 @@ the host uses the `REPORT` line to know it has seen all of an invocation's outpu
 
 Only the standard library is imported here: the handler's own imports (its code, its layers, the
 packages of the local cloud's environment) are the only others the process makes, as in Lambda.
+
+A reserve worker (`_CIRRUS_RUNTIME_RESERVE` names a preload plan, JSON) starts before any function
+needs it. It imports the plan's third-party modules, creates and drops a botocore client per listed
+service so their models are parsed, and reports what the imports read from the environment:
+
+    worker -> host  {"type": "spare", "envReads": {name: value | null}, "envIterated": bool,
+                     "modules": [top-level module names], "threads": int, "preloadMs": float}
+    host -> worker  {"type": "spec", "environ": {...}, "path": [...], "cwd": "..."}
+
+The spec replaces `os.environ` entirely, puts the function's code and layers at the front of
+`sys.path` (where PYTHONPATH would have put them) and changes directory; the worker then goes on as
+any other, from the init phase (the handler's import) on. The host hands a function a reserve worker
+only when nothing the imports read differs (`lambda_workers.spare_refusal`).
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ from collections.abc import Callable
 from typing import Any
 
 FDS_ENV = "_CIRRUS_RUNTIME_FDS"
+RESERVE_ENV = "_CIRRUS_RUNTIME_RESERVE"
 _HEADER = struct.Struct(">I")
 
 Handler = Callable[[Any, "LambdaContext"], Any]
@@ -214,6 +228,114 @@ def _invoke(handler: Handler, request: dict[str, Any]) -> dict[str, Any]:
         return {"type": "result", "error": error}
 
 
+class _ReadRecorder:
+    """Records which environment variables are read (and their values) while it is installed."""
+
+    def __init__(self) -> None:
+        self.reads: dict[str, str | None] = {}
+        self.iterated = False
+        self._original = type(os.environ)
+
+    def __enter__(self) -> _ReadRecorder:
+        recorder = self
+        base = self._original
+
+        class Recording(base):  # type: ignore[valid-type,misc]
+            def __getitem__(self, key: str) -> str:
+                try:
+                    value: str = super().__getitem__(key)
+                except KeyError:
+                    recorder.reads.setdefault(key, None)
+                    raise
+                recorder.reads.setdefault(key, value)
+                return value
+
+            def __iter__(self) -> Any:
+                recorder.iterated = True
+                return super().__iter__()
+
+        os.environ.__class__ = Recording
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.environ.__class__ = self._original
+
+
+def _share_botocore_models(services: list[str]) -> None:
+    # Create (and drop) a client per service so botocore parses their models, then seed every
+    # loader botocore creates later for the same AWS_DATA_PATH with those parsed models. The
+    # clients use their own session with explicit settings: no credentials, region or endpoint of
+    # theirs outlive them, and boto3's default session stays unset.
+    botocore_session = sys.modules.get("botocore.session")
+    if botocore_session is None or not services:
+        return
+    session = botocore_session.Session()
+    for service in services:
+        try:
+            session.create_client(
+                service,
+                region_name="us-east-1",
+                endpoint_url="http://127.0.0.1:9",
+                aws_access_key_id="preload",
+                aws_secret_access_key="preload",  # noqa: S106  # nosec B106 - never sent anywhere
+            )
+        except Exception as exc:  # an unknown service name: nothing to share
+            print(f"reserve: no preload of {service}: {exc}", file=sys.stderr, flush=True)
+    warm_key = session.get_config_variable("data_path")
+    warm_cache = dict(session.get_component("data_loader")._cache)
+    create_loader = botocore_session.create_loader
+
+    def seeded_loader(search_path_string: str | None = None) -> Any:
+        loader = create_loader(search_path_string)
+        if search_path_string == warm_key:
+            loader._cache.update(warm_cache)  # the same files, already parsed
+        return loader
+
+    vars(botocore_session)["create_loader"] = seeded_loader
+
+
+def _preload(plan: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    with _ReadRecorder() as recorder:
+        for name in plan.get("modules", []):
+            try:
+                importlib.import_module(name)
+            except Exception as exc:  # not installed here: the functions import what they need
+                print(f"reserve: no preload of {name}: {exc}", file=sys.stderr, flush=True)
+    _share_botocore_models(list(plan.get("clients", [])))
+    threading = sys.modules.get("threading")
+    return {
+        "type": "spare",
+        "envReads": recorder.reads,
+        "envIterated": recorder.iterated,
+        "modules": sorted({name.partition(".")[0] for name in sys.modules}),
+        "threads": threading.active_count() if threading is not None else 1,
+        "preloadMs": (time.perf_counter() - started) * 1000,
+    }
+
+
+def _become_function(read_fd: int, write_fd: int, plan: dict[str, Any]) -> bool:
+    """Preload, report, wait for a function's spec and take on its environment; False at EOF."""
+    write_frame(write_fd, _preload(plan))
+    spec = read_frame(read_fd)
+    if spec is None:
+        return False
+    os.environ.clear()
+    os.environ.update(spec["environ"])
+    sys.path[:0] = spec["path"]  # where PYTHONPATH puts them: before the standard library
+    importlib.invalidate_caches()
+    os.chdir(spec["cwd"])
+    return True
+
+
+def _exit(code: int) -> int:
+    # Lambda ends an execution environment without running the interpreter's finalisation (atexit,
+    # module teardown); skipping it here makes stopping hundreds of workers quick.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _peak_memory_mb() -> int:
     # Linux keeps ru_maxrss across exec, so it would report the emulator's size; VmHWM is this
     # program's own peak.
@@ -236,16 +358,19 @@ def main() -> int:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(line_buffering=True)  # a print reaches the logs when it happens
+    plan = os.environ.pop(RESERVE_ENV, None)
     _strip_editable_finders()
     request_filter = _RequestIdFilter()
     _configure_logging(request_filter)
+    if plan is not None and not _become_function(read_fd, write_fd, json.loads(plan)):
+        return _exit(0)
 
     started = time.perf_counter()
     handler, init_error = _init(os.environ["_HANDLER"])
     init_ms = (time.perf_counter() - started) * 1000
     write_frame(write_fd, {"type": "ready", "initDurationMs": init_ms, "initError": init_error})
     if handler is None:
-        return 1
+        return _exit(1)
 
     first = True
     version = os.environ["AWS_LAMBDA_FUNCTION_VERSION"]
@@ -270,7 +395,7 @@ def main() -> int:
         )
         first = False
         write_frame(write_fd, response)
-    return 0
+    return _exit(0)
 
 
 if __name__ == "__main__":

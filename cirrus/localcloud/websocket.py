@@ -260,9 +260,11 @@ class LocalWebSocketServer:
         handler = type("ManagementHandler", (_ManagementHandler,), {"owner": self})
         self._management = ThreadingHTTPServer((self._host, self._management_port), handler)
         self._management.daemon_threads = True
+        management = self._management
         for name, target in (
             ("cirrus-local-websocket", self._server.serve_forever),
-            ("cirrus-local-websocket-management", self._management.serve_forever),
+            # serve_forever notices shutdown() only between polls: a short poll keeps stop() quick.
+            ("cirrus-local-websocket-management", lambda: management.serve_forever(poll_interval=0.05)),
         ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()

@@ -40,6 +40,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -58,13 +59,18 @@ from moto.s3 import notifications as s3_notifications
 from cirrus.localcloud.clients import ClientCache, queue_url
 from cirrus.localcloud.hooks._patching import combine, patch_attribute
 from cirrus.localcloud.lambda_workers import (
+    RESERVE_SIZE,
+    RESERVE_SIZE_ENV,
     Outcome,
+    ReservePlan,
     Worker,
     WorkerError,
     WorkerPool,
+    WorkerReserve,
     WorkerSpec,
     error_payload,
     extract_zip,
+    function_environment,
     stop_all,
 )
 
@@ -190,7 +196,15 @@ class LambdaRuntime:
     One instance serves the whole emulator; `install` wires it into moto.
     """
 
-    def __init__(self, context: HookContext, *, async_concurrency: int = ASYNC_CONCURRENCY) -> None:
+    def __init__(
+        self,
+        context: HookContext,
+        *,
+        async_concurrency: int = ASYNC_CONCURRENCY,
+        reserve_size: int | None = None,
+        reserve_plan: ReservePlan | None = None,
+    ) -> None:
+        """`reserve_size`: reserve workers kept ready (default: $CIRRUS_LOCAL_RESERVE_WORKERS, else 2)."""
         self._context = context
         self._code_root = context.work_dir / "lambda" / "code"
         self._layer_root = context.work_dir / "lambda" / "layers"
@@ -203,6 +217,15 @@ class LambdaRuntime:
         self._stopping = threading.Event()
         self._clients = ClientCache(context.endpoint_url, context.region)
         self.metrics = LambdaMetrics(lambda: self._clients.get("cloudwatch"))
+        if reserve_size is None:
+            reserve_size = _reserve_size_from_environment()
+        self.reserve = WorkerReserve(
+            reserve_size,
+            reserve_plan or ReservePlan(),
+            context.endpoint_url,
+            context.region,
+            context.work_dir / "lambda" / "reserve",
+        )
 
     # -- synchronous invocations ------------------------------------------------------------------
 
@@ -305,7 +328,18 @@ class LambdaRuntime:
             raise WorkerError("the local cloud is stopping")
         stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[{spec.version}]{uuid.uuid4().hex}"
         worker = Worker(spec, stream, self._log_writer(logs_backend, spec.log_group, stream))
-        worker.start()
+        with self.reserve.init_phase():
+            spare = self.reserve.take(spec, function_environment(spec, stream))
+            if spare is not None:
+                try:
+                    worker.start(spare)
+                except WorkerError:
+                    # The reserve worker died before it could take the function on: a plain one.
+                    LOG.warning("a reserve worker failed to take on %s", spec.function_name, exc_info=True)
+                    worker = Worker(spec, stream, self._log_writer(logs_backend, spec.log_group, stream))
+                else:
+                    return worker
+            worker.start()
         return worker
 
     def _log_writer(self, backend: Any, group: str, stream: str) -> Callable[[str], None]:
@@ -433,9 +467,14 @@ class LambdaRuntime:
         with self._lock:
             return {arn: pool.size for arn, pool in self._pools.items()}
 
+    def prewarm(self) -> None:
+        """Start filling the reserve of workers now rather than at the first cold start."""
+        self.reserve.fill()
+
     def close(self) -> None:
         """Stop every worker and the asynchronous pool; queued invocations are dropped."""
         self._stopping.set()
+        self.reserve.close()
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
         idle = [worker for pool in pools for worker in pool.retire_idle()]
@@ -444,6 +483,15 @@ class LambdaRuntime:
         stop_all(idle)
         self._executor.shutdown(wait=True, cancel_futures=True)
         self.metrics.close()
+
+
+def _reserve_size_from_environment() -> int:
+    raw = os.environ.get(RESERVE_SIZE_ENV, "")
+    try:
+        return max(0, int(raw)) if raw.strip() else RESERVE_SIZE
+    except ValueError:
+        LOG.warning("%s=%r is not a number: using %d", RESERVE_SIZE_ENV, raw, RESERVE_SIZE)
+        return RESERVE_SIZE
 
 
 def _sha256(data: bytes) -> str:

@@ -56,6 +56,7 @@ DEFAULT_MAX_CONCURRENCY: Final = 2  # Lambda's minimum MaximumConcurrency; plent
 _RECEIVE_LIMIT: Final = 10  # ReceiveMessage returns at most 10 messages a call
 _INVOKE_READ_TIMEOUT: Final = 960  # longer than Lambda's 900 s maximum Timeout
 _JOIN_SECONDS: Final = 5.0
+_STOP_WAIT_SECONDS: Final = POLL_SECONDS + 0.5
 # The system attributes Lambda puts in a record's `attributes`, when the message has them.
 _RECORD_ATTRIBUTES: Final = (
     "ApproximateReceiveCount",
@@ -158,6 +159,10 @@ class QueuePoller:
             handed_over = False
             try:
                 batch = self._receive()
+                if batch and self._stop.is_set():
+                    # Received as the emulator stops: left to reappear after the visibility timeout,
+                    # as when Lambda's poller is stopped mid-poll.
+                    return
                 if batch:
                     threading.Thread(
                         target=self._run_batch,
@@ -365,8 +370,11 @@ class EventSourcePoller:
         pollers, self._pollers = list(self._pollers.values()), {}
         for poller in pollers:
             poller.request_stop()
+        # A receiver in a long poll ends when the poll does (within POLL_SECONDS) and then invokes
+        # nothing; its request must end while the emulator still serves (and keeps quiet) though.
+        deadline = time.monotonic() + _STOP_WAIT_SECONDS
         for poller in pollers:
-            poller.join()
+            poller.join(max(0.0, deadline - time.monotonic()))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
