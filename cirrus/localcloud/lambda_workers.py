@@ -71,6 +71,7 @@ LOG = logging.getLogger(__name__)
 # the AWS services they call most, then wait for a function to take them on.
 RESERVE_SIZE = 2
 RESERVE_SIZE_ENV = "CIRRUS_LOCAL_RESERVE_WORKERS"  # in the local cloud's own environment; 0: none
+FUNCTION_CONCURRENCY_ENV = "CIRRUS_LOCAL_FUNCTION_CONCURRENCY"  # see function_concurrency
 PRELOAD_MODULES: tuple[str, ...] = (
     "boto3",
     "botocore.session",
@@ -506,16 +507,44 @@ class Worker:
             self._proc.stop(time.monotonic() + _STOP_GRACE_SECONDS if deadline is None else deadline)
 
 
-class WorkerPool:
-    """The warm workers of one function configuration: one per concurrent invocation, reused after."""
+class ConcurrencyLimitReached(WorkerError):
+    """Every execution environment a function may have is busy for longer than the invocation may wait."""
 
-    def __init__(self, spec: WorkerSpec, new_worker: Callable[[WorkerSpec], Worker]) -> None:
+    error_type = "TooManyRequestsException"
+
+
+def function_concurrency(reserved: int | None = None) -> int:
+    """How many execution environments one function may run at once on this machine.
+
+    Lambda starts one per concurrent invocation up to the account's limit; here each is a process
+    on the same few cores, and beyond a couple per core they only slow each other down until their
+    invocations time out (64 concurrent registrations once gave 55 timeouts of 64 while a handful
+    of workers served them in seconds). So invocations beyond the limit wait for a worker instead.
+    A function's ReservedConcurrentExecutions lowers the limit as it does in Lambda.
+    """
+    configured = os.environ.get(FUNCTION_CONCURRENCY_ENV)
+    limit = int(configured) if configured else max(4, 2 * (os.cpu_count() or 1))
+    if reserved:
+        limit = min(limit, reserved)
+    return max(1, limit)
+
+
+class WorkerPool:
+    """The warm workers of one function configuration: one per concurrent invocation, reused after,
+    at most `max_size` at once (see `function_concurrency`)."""
+
+    def __init__(
+        self, spec: WorkerSpec, new_worker: Callable[[WorkerSpec], Worker], max_size: int | None = None
+    ) -> None:
         self.spec = spec
         self._new_worker = new_worker
+        self._max_size = max_size
         self._idle: list[Worker] = []
         self._busy: set[Worker] = set()
+        self._starting = 0
         self._retired = False
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
 
     @property
     def size(self) -> int:
@@ -523,30 +552,58 @@ class WorkerPool:
         with self._lock:
             return len(self._idle) + len(self._busy)
 
-    def acquire(self) -> tuple[Worker, bool]:
-        """A worker for one invocation, and whether it was started for it (a cold start)."""
+    def acquire(self, wait_seconds: float | None = None) -> tuple[Worker, bool]:
+        """A worker for one invocation, and whether it was started for it (a cold start).
+
+        At the pool's limit, waits up to `wait_seconds` (default: the function's Timeout) for one
+        to come free, then raises ConcurrencyLimitReached.
+        """
+        deadline = time.monotonic() + (self.spec.timeout_seconds if wait_seconds is None else wait_seconds)
         dead: list[Worker] = []
         chosen: Worker | None = None
-        with self._lock:
-            while self._idle and chosen is None:
-                candidate = self._idle.pop()  # the most recently used: warmest caches
-                if candidate.alive:
-                    chosen = candidate
-                    self._busy.add(candidate)
-                else:
-                    dead.append(candidate)
+        with self._changed:
+            while True:
+                while self._idle and chosen is None:
+                    candidate = self._idle.pop()  # the most recently used: warmest caches
+                    if candidate.alive:
+                        chosen = candidate
+                        self._busy.add(candidate)
+                    else:
+                        dead.append(candidate)
+                if chosen is not None or self._has_room():
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ConcurrencyLimitReached(
+                        f"{self.spec.function_name}: all {self._max_size} execution environments stayed "
+                        "busy while the invocation waited"
+                    )
+                self._changed.wait(remaining)
+            if chosen is None:
+                self._starting += 1
         stop_all(dead)
         if chosen is not None:
             return chosen, False
-        worker = self._new_worker(self.spec)  # slow (a process start): outside the lock
-        with self._lock:
+        try:
+            worker = self._new_worker(self.spec)  # slow (a process start): outside the lock
+        except BaseException:
+            with self._changed:
+                self._starting -= 1
+                self._changed.notify()
+            raise
+        with self._changed:
+            self._starting -= 1
             self._busy.add(worker)
         return worker, True
 
+    def _has_room(self) -> bool:
+        return self._max_size is None or len(self._busy) + self._starting < self._max_size
+
     def release(self, worker: Worker, *, reusable: bool) -> None:
         """Return a worker after an invocation; a broken one, or one of a retired pool, is stopped."""
-        with self._lock:
+        with self._changed:
             self._busy.discard(worker)
+            self._changed.notify()
             if reusable and not self._retired:
                 self._idle.append(worker)
                 return

@@ -61,6 +61,7 @@ from cirrus.localcloud.hooks._patching import combine, patch_attribute
 from cirrus.localcloud.lambda_workers import (
     RESERVE_SIZE,
     RESERVE_SIZE_ENV,
+    ConcurrencyLimitReached,
     Outcome,
     ReservePlan,
     Worker,
@@ -70,6 +71,7 @@ from cirrus.localcloud.lambda_workers import (
     WorkerSpec,
     error_payload,
     extract_zip,
+    function_concurrency,
     function_environment,
     stop_all,
 )
@@ -254,6 +256,8 @@ class LambdaRuntime:
         pool = self._pool_for(fn, spec)
         try:
             worker, _ = pool.acquire()
+        except ConcurrencyLimitReached as exc:
+            return Outcome(error_payload(exc.error_type, str(exc), request_id), exc.error_type, "", False)
         except WorkerError as exc:
             return Outcome(
                 error_payload("Runtime.ExitError", str(exc), request_id), "Runtime.ExitError", "", False
@@ -317,7 +321,11 @@ class LambdaRuntime:
                 # New code, layers or configuration: Lambda starts fresh environments for them.
                 retired = pool
                 logs_backend = fn.logs_backend
-                pool = WorkerPool(spec, lambda s: self._start_worker(s, logs_backend))
+                pool = WorkerPool(
+                    spec,
+                    lambda s: self._start_worker(s, logs_backend),
+                    function_concurrency(_reserved_concurrency(fn)),
+                )
                 self._pools[key] = pool
         if retired is not None:
             retired.retire()
@@ -604,3 +612,9 @@ _active: LambdaRuntime | None = None
 def active_runtime() -> LambdaRuntime | None:
     """The runtime of the running emulator, if this hook is installed (diagnostics, tests)."""
     return _active
+
+
+def _reserved_concurrency(fn: Any) -> int | None:
+    """The function's ReservedConcurrentExecutions, when it has one."""
+    reserved = getattr(fn, "reserved_concurrency", None)
+    return int(reserved) if reserved not in (None, "") else None

@@ -12,13 +12,13 @@ the same seq cannot both win, so the chain never forks; the loser re-reads the h
 
 from __future__ import annotations
 
-import random
 import time
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from cirrus_core.audit.models import AuditEntry, AuditPage, AuditRecord, ChainHead, iso_utc
+from cirrus_core.contention import backoff_seconds
 from cirrus_core.errors import InvalidPaginationToken, TooMuchContention
 from cirrus_core.pagination import decode_token, encode_token
 
@@ -34,7 +34,6 @@ CHAIN_PK = "CHAIN"
 ACTOR_INDEX = "by_actor"
 RESOURCE_INDEX = "by_resource"
 _PAGE = 100
-_jitter = random.SystemRandom()
 
 
 class ChainContention(Exception):
@@ -121,7 +120,7 @@ class AuditLog:
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                     raise
-                self._sleep(_jitter.uniform(0, min(0.25, 0.004 * 2 ** min(attempt, 8))))
+                self._sleep(backoff_seconds(attempt))
                 continue
             return AuditRecord.link(entry, head.seq + 1, head.hash)
         raise TooMuchContention(

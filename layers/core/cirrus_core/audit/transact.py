@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import random
 import time
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from cirrus_core.contention import backoff_seconds
 from cirrus_core.errors import TooMuchContention
 
 if TYPE_CHECKING:
@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 
     from cirrus_core.audit.log import AuditLog
     from cirrus_core.audit.models import AuditEntry
-
-_jitter = random.SystemRandom()
 
 
 class ChangeConditionFailed(Exception):
@@ -57,7 +55,7 @@ def write_with_audit(
             for index, reason in enumerate(reasons[: len(change)]):
                 if reason.get("Code") == "ConditionalCheckFailed":
                     raise ChangeConditionFailed(index) from error
-            sleep(_jitter.uniform(0, min(0.25, 0.004 * 2 ** min(attempt, 8))))
+            sleep(backoff_seconds(attempt))
             continue
         return
     raise TooMuchContention("The audit trail is being written by too many callers at once; retry shortly.")

@@ -18,7 +18,6 @@ import binascii
 import functools
 import hashlib
 import json
-import random
 import re
 import secrets
 import time
@@ -34,6 +33,7 @@ from cirrus_core.audit.entries import entry_for
 from cirrus_core.audit.models import AuditCategory, canonical_json, state_hash
 from cirrus_core.authz import Resource, authorize, determining_policies
 from cirrus_core.caller import Caller
+from cirrus_core.contention import backoff_seconds
 from cirrus_core.errors import (
     InvalidPaginationToken,
     InvalidPipeline,
@@ -108,7 +108,6 @@ VERSIONS_SHOWN = 100
 MAX_RUNS_TOKEN_LENGTH = 4096
 _CRON_MARK = "cron: "
 _extra_parameters = TypeAdapter(StepParameters)
-_jitter = random.SystemRandom()
 
 
 @dataclass(frozen=True)
@@ -224,7 +223,7 @@ class PipelineService:
             try:
                 self._store.commit(change)
             except ConcurrentPipelineUpdate:
-                self._sleep(_jitter.uniform(0, min(0.25, 0.004 * 2 ** min(attempt, 8))))
+                self._sleep(backoff_seconds(attempt))
                 continue
             if record is not None:
                 self._refresh_schedules(

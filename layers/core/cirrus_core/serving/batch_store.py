@@ -8,13 +8,13 @@ pk MODEL#<model_id>   sk BATCH#<job_id>   job_id, model_id, version, environment
 from __future__ import annotations
 
 import json
-import random
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from cirrus_core.contention import backoff_seconds
 from cirrus_core.errors import TooMuchContention
 from cirrus_core.serving.batch import FINAL_STATUSES, BatchJob, BatchJobStatus
 
@@ -42,7 +42,6 @@ _REQUEST_FIELDS = (
     "instance_type",
     "instance_count",
 )
-_jitter = random.SystemRandom()
 
 
 def model_pk(model_id: str) -> str:
@@ -90,7 +89,7 @@ class BatchStore:
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                     raise
-                self._sleep(_jitter.uniform(0, min(0.25, 0.004 * 2 ** min(attempt, 8))))
+                self._sleep(backoff_seconds(attempt))
                 continue
             return
         raise TooMuchContention(

@@ -11,7 +11,6 @@ status never changes again, so a retried or late step cannot undo `ready` or `fa
 
 from __future__ import annotations
 
-import random
 import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from cirrus_core.contention import backoff_seconds
 from cirrus_core.errors import TooMuchContention
 from cirrus_core.serving.edge_models import EdgePackage, EdgePackageStatus
 
@@ -35,7 +35,6 @@ EDGE_PREFIX = "EDGE#"
 _MODEL_PREFIX = "MODEL#"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-_jitter = random.SystemRandom()
 
 
 class PackageExists(Exception):
@@ -121,7 +120,7 @@ class EdgePackageStore:
                 reasons = error.response.get("CancellationReasons") or []
                 if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                     raise PackageExists(package.package_id) from error
-                self._sleep(_jitter.uniform(0, min(0.25, 0.004 * 2 ** min(attempt, 8))))
+                self._sleep(backoff_seconds(attempt))
         raise TooMuchContention(
             "The audit trail is being written by too many callers at once; retry shortly."
         )
