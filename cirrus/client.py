@@ -54,7 +54,6 @@ from cirrus_core.registry.models import (
     PromotionPage,
     PromotionResult,
     RegisteredModel,
-    RegisterModelRequest,
     RetireResult,
     VersionPage,
 )
@@ -74,6 +73,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from cirrus_core.pipelines.definition import PipelineDefinitionRequest
+    from cirrus_core.registry.bodies import RegisterModelRequest
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

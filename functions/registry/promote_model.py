@@ -1,8 +1,9 @@
 """PUT /api/v1/models/{model_id}/promote: point an environment's alias at a version."""
 
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_caller
+from cirrus_core.registry.bodies import PromoteRequest
 from cirrus_core.registry.http import ModelIdPath, error_responses
-from cirrus_core.registry.models import PromoteRequest, PromotionResult
+from cirrus_core.registry.models import PromotionResult
 from cirrus_core.registry.wiring import registry_service
 
 app = make_resolver()

@@ -6,8 +6,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Header
 
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_caller
 from cirrus_core.idempotency import IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_PATTERN, run_idempotently
+from cirrus_core.registry.bodies import RegisterModelRequest
 from cirrus_core.registry.http import error_responses
-from cirrus_core.registry.models import ModelVersion, RegisterModelRequest
+from cirrus_core.registry.models import ModelVersion
 from cirrus_core.registry.wiring import registry_service
 
 app = make_resolver()

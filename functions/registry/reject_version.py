@@ -1,8 +1,9 @@
 """POST /api/v1/models/{model_id}/versions/{version}/reject: reject a pending version."""
 
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_caller
+from cirrus_core.registry.bodies import ReviewRequest
 from cirrus_core.registry.http import ModelIdPath, VersionPath, error_responses
-from cirrus_core.registry.models import ModelVersion, ReviewRequest
+from cirrus_core.registry.models import ModelVersion
 from cirrus_core.registry.wiring import registry_service
 
 app = make_resolver()

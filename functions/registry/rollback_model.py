@@ -1,8 +1,9 @@
 """POST /api/v1/models/{model_id}/rollback: move an alias back to the version it held before."""
 
 from cirrus_core.api import API_PREFIX, entrypoint, make_resolver, request_caller
+from cirrus_core.registry.bodies import RollbackRequest
 from cirrus_core.registry.http import ModelIdPath, error_responses
-from cirrus_core.registry.models import PromotionResult, RollbackRequest
+from cirrus_core.registry.models import PromotionResult
 from cirrus_core.registry.wiring import registry_service
 
 app = make_resolver()

@@ -21,9 +21,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from cirrus_core.audit.entries import entry_for
-from cirrus_core.audit.models import AuditCategory, AuditDecision
-from cirrus_core.audit.wiring import audit_trail
 from cirrus_core.caller import Caller
 from cirrus_core.errors import (
     AccessDenied,
@@ -117,6 +114,12 @@ def _audit_denial(app: APIGatewayRestResolver, error: AccessDenied) -> None:
     caller = app.context.get(_CALLER_KEY)
     if not isinstance(caller, Caller) or not get_settings().audit_table:
         return
+    # Imported here: a refusal is the rare path, and a handler whose work records nothing in the audit
+    # trail (its service imports none of it) should not build the audit models at every cold start.
+    from cirrus_core.audit.entries import entry_for
+    from cirrus_core.audit.models import AuditCategory, AuditDecision
+    from cirrus_core.audit.wiring import audit_trail
+
     entry = entry_for(
         caller,
         error.action,

@@ -29,7 +29,8 @@ from cirrus_core.pipelines.approvals import (
 )
 from cirrus_core.pipelines.run_state import read_state
 from cirrus_core.principal import Principal
-from cirrus_core.registry.models import RegisterModelRequest, TrainingMetadata
+from cirrus_core.registry.bodies import RegisterModelRequest
+from cirrus_core.registry.models import TrainingMetadata
 from cirrus_core.registry.wiring import registry_service
 from tests.support.api import LambdaContextStub
 from tests.support.aws import AwsResources, create_resources, load_sample

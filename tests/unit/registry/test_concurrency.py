@@ -28,7 +28,8 @@ from cirrus_core.caller import Caller
 from cirrus_core.events import EventPublisher
 from cirrus_core.principal import Principal
 from cirrus_core.registry.artifacts import allowed_artifact_buckets
-from cirrus_core.registry.models import ModelVersion, RegisterModelRequest
+from cirrus_core.registry.bodies import RegisterModelRequest
+from cirrus_core.registry.models import ModelVersion
 from cirrus_core.registry.repository import ModelRecord, RegistryRepository
 from cirrus_core.registry.service import RegistryService
 from cirrus_core.registry.wiring import EVENT_SOURCE

@@ -25,7 +25,8 @@ from cirrus_core.errors import ModelNotFound, PipelineStepError
 from cirrus_core.observability import logger
 from cirrus_core.pipelines.definition import JobType
 from cirrus_core.pipelines.jobs import framework_version
-from cirrus_core.registry.models import RegisterModelRequest, TrainingMetadata
+from cirrus_core.registry.bodies import RegisterModelRequest
+from cirrus_core.registry.models import TrainingMetadata
 
 if TYPE_CHECKING:
     from collections.abc import Callable

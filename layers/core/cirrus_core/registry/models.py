@@ -50,11 +50,13 @@ class PromotionAction(StrEnum):
     CLEAR = "clear"
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """A request body (or a part of one): unknown fields are refused."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
-class TrainingMetadata(_Strict):
+class TrainingMetadata(StrictModel):
     """What the version was trained on and how it scored."""
 
     dataset_version: ShortText
@@ -62,34 +64,6 @@ class TrainingMetadata(_Strict):
         default_factory=dict
     )
     metrics: Annotated[dict[ParamKey, FiniteFloat], Field(max_length=100)] = Field(default_factory=dict)
-
-
-class RegisterModelRequest(_Strict):
-    """The spec's registration payload, with optional lineage."""
-
-    model_name: ModelId = Field(description="The model id; versions are numbered under it.")
-    model_type: Slug = Field(description="The kind of model, such as xgboost or sklearn.")
-    framework_version: FrameworkVersion
-    training_metadata: TrainingMetadata
-    artifact_location: S3Uri = Field(description="s3:// URI of model.tar.gz inside the artifact bucket.")
-    dataset_uri: S3Uri | None = None
-    sample_payloads_uri: S3Uri | None = Field(
-        default=None,
-        description='s3:// URI of a JSON Lines file of sample requests (`{"content_type", "body"}` '
-        "per line, at most 20) that deployments send as their smoke test.",
-    )
-    baseline_uri: S3Uri | None = Field(
-        default=None,
-        description="s3:// URI of the version's drift baseline (the training data's profile that "
-        "monitoring compares captured traffic with), in the artifact buckets or the monitoring bucket.",
-    )
-    training_job_name: TrainingJobName | None = None
-    pipeline_execution_arn: ExecutionArn | None = None
-    parent_version: VersionNumber | None = Field(
-        default=None, description="The version this one was derived from (fine-tuned, retrained)."
-    )
-    tags: Annotated[dict[TagKey, TagValue], Field(max_length=50)] = Field(default_factory=dict)
-    description: Comment = ""
 
 
 class SageMakerNames(BaseModel):
@@ -180,23 +154,6 @@ class ModelPage(BaseModel):
 class VersionPage(BaseModel):
     items: list[ModelVersion]
     next_token: str | None = None
-
-
-class ReviewRequest(_Strict):
-    """Body of review-request, approve and reject."""
-
-    comment: Comment = ""
-
-
-class PromoteRequest(_Strict):
-    version: VersionNumber
-    environment: Environment
-    reason: Comment = ""
-
-
-class RollbackRequest(_Strict):
-    environment: Environment
-    reason: Comment = ""
 
 
 class Promotion(BaseModel):

@@ -8,7 +8,6 @@ and never skip, and a rule checked here still holds when the write lands.
 
 from __future__ import annotations
 
-import random
 import time
 from datetime import UTC, datetime
 from itertools import islice
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from cirrus_core.audit.entries import entry_for as _entry
 from cirrus_core.audit.models import AuditCategory, AuditEntry, state_hash
 from cirrus_core.authz import Resource, authorize, determining_policies
+from cirrus_core.contention import backoff_seconds
 from cirrus_core.errors import (
     AliasInUse,
     InvalidApprovalTransition,
@@ -51,7 +51,6 @@ from cirrus_core.registry.models import (
     PromotionPage,
     PromotionResult,
     RegisteredModel,
-    RegisterModelRequest,
     RetireResult,
     Review,
     SageMakerNames,
@@ -70,13 +69,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from cirrus_core.caller import Caller
+    from cirrus_core.registry.bodies import RegisterModelRequest
 
 ResultT = TypeVar("ResultT")
 Outcome = tuple[Changes | None, list[LifecycleEvent], ResultT]
 
 ALIAS_STACK_DEPTH = 50
 _GATED_ENVIRONMENTS = frozenset({Environment.STAGING, Environment.PROD})
-_jitter = random.SystemRandom()
 
 
 # Audit actions of changes, by the lifecycle event each change publishes.
@@ -772,7 +771,7 @@ class RegistryService:
             try:
                 self._repository.commit(changes)
             except ConcurrentUpdate:
-                self._sleep(_jitter.uniform(0, min(0.25, 0.004 * 2 ** min(attempt, 8))))
+                self._sleep(backoff_seconds(attempt))
                 continue
             self._publisher.publish(events)
             return result
