@@ -43,18 +43,17 @@ import sys
 import time
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from benchmarks import drift_data, evidently_env
 from benchmarks.common import Figure, print_table, timed_ms
+from benchmarks.imports import heaviest_imports, import_seconds, lambda_environment
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-ROOT = Path(__file__).resolve().parents[1]
 SEED = drift_data.SEED
 SPEED_SIZES = (10_000, 100_000)
 QUALITY_SIZES = (500, 2_000, 100_000)
@@ -84,15 +83,6 @@ IMPORT_RUNS = 7
 COLD_START_TARGET = 2.5
 SPEEDUP_TARGET = 100.0
 FLOOR_TARGET = 1.5
-
-_IMPORT_PROBE = """
-import importlib, sys, time
-started = time.perf_counter()
-for module in sys.argv[1:]:
-    importlib.import_module(module)
-elapsed = time.perf_counter() - started
-print(elapsed, int("scipy.stats" in sys.modules))
-"""
 
 
 _STARTED = time.perf_counter()
@@ -328,81 +318,6 @@ def _scored(flagged: set[str]) -> dict[str, Any]:
 # --- (c) cold start -----------------------------------------------------------------------------
 
 
-# What the Lambda runtime sets and libraries look at while importing: with LAMBDA_TASK_ROOT the X-Ray
-# SDK takes its Lambda path (the invocation's sampling decision) instead of building a botocore
-# client for centralised sampling rules at import, which a function never does.
-LAMBDA_RUNTIME = {
-    "LAMBDA_TASK_ROOT": "/var/task",
-    "AWS_LAMBDA_FUNCTION_NAME": "cirrus-dev-RunDriftCheckFunction",
-    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
-    "_HANDLER": "run_drift_check.lambda_handler",
-}
-
-
-def lambda_environment() -> dict[str, str]:
-    """The process environment plus what a deployed function has: the unit tests' settings, the
-    template's globals that change imports, and the runtime's own variables (``LAMBDA_RUNTIME``)."""
-    from tests.support.aws import environment
-
-    env = {
-        **os.environ,
-        **environment(),
-        **LAMBDA_RUNTIME,
-        "POWERTOOLS_SERVICE_NAME": "cirrus-monitoring",
-        # template.yaml's Globals set it for every function (no pydantic plugin is used).
-        "PYDANTIC_DISABLE_PLUGINS": "1",
-    }
-    env.pop("PYTHONPATH", None)
-    return env
-
-
-def _import_seconds(modules: tuple[str, ...], env: dict[str, str]) -> tuple[float, bool] | str:
-    """Seconds to import ``modules`` in a fresh interpreter and whether scipy.stats came along."""
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", _IMPORT_PROBE, *modules],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
-    )
-    if result.returncode != 0:
-        return result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"
-    seconds, scipy_stats = result.stdout.split()
-    return float(seconds), scipy_stats == "1"
-
-
-def heaviest_imports(modules: tuple[str, ...], env: dict[str, str], top: int = 6) -> str:
-    """Where an import path's time goes (-X importtime): the slowest module bodies (self time) and
-    the heaviest top-level packages (cumulative)."""
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "-X", "importtime", "-c", "; ".join(f"import {m}" for m in modules)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
-    )
-    own: dict[str, float] = {}
-    packages: dict[str, float] = {}
-    for line in result.stderr.splitlines():
-        parts = line.removeprefix("import time:").split("|")
-        if len(parts) != 3 or not parts[0].strip().isdigit():
-            continue
-        name = parts[2].strip()
-        own[name] = int(parts[0]) / 1000
-        if "." not in name:
-            packages[name] = max(packages.get(name, 0.0), int(parts[1]) / 1000)
-
-    def listed(times: dict[str, float]) -> str:
-        ranked = sorted(times.items(), key=lambda item: -item[1])[:top]
-        return ", ".join(f"{name} {ms:.0f}" for name, ms in ranked)
-
-    return (
-        f"slowest module bodies (ms): {listed(own)}; heaviest packages (ms, cumulative): {listed(packages)}"
-    )
-
-
 def cold_start() -> list[Figure]:
     _log(f"cold start: {IMPORT_RUNS} fresh interpreters per import path")
     env = lambda_environment()
@@ -414,12 +329,12 @@ def cold_start() -> list[Figure]:
         for label, modules in paths.items():
             if label in failed:
                 continue
-            outcome = _import_seconds(modules, env)
+            outcome = import_seconds(modules, env)
             if isinstance(outcome, str):
                 failed[label] = outcome
                 continue
-            samples[label].append(outcome[0] * 1000)
-            scipy_stats[label] = outcome[1]
+            samples[label].append(outcome.seconds * 1000)
+            scipy_stats[label] = "scipy.stats" in outcome.present
     for label, why in failed.items():
         _log(f"cold start: cannot import {label} ({', '.join(paths[label])}): {why}")
     base_label = next(iter(paths))
