@@ -6,7 +6,9 @@ Client commands find the API from --endpoint-url / CIRRUS_API_URL, or from a run
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -18,7 +20,7 @@ import click
 from cirrus import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from pydantic import BaseModel
 
@@ -79,11 +81,30 @@ def local_up(port: int, aws_port: int, project_dir: Path, receivers: tuple[str, 
         info = cloud.start(progress=step)
     click.echo(info.describe())
     try:
-        cloud.wait()
+        with sigterm_as_interrupt():
+            cloud.wait()
     except KeyboardInterrupt:
         click.echo("\nStopping the local cloud...")
     finally:
         cloud.stop()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM (`kill`, a service manager, a CI job's end) stops like Ctrl-C.
+
+    Python's default SIGTERM ends the process without running `finally`, which would leave the model
+    servers' processes and `.cirrus/local.json` behind for the next `cirrus local` command to trip on.
+    """
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _local_origin(value: str) -> str:
@@ -133,8 +154,9 @@ def local_receiver(port: int, secret: str | None) -> None:
     )
     try:
         # Short sleeps, not one unbounded wait: Ctrl-C reaches the main thread promptly.
-        while True:
-            time.sleep(0.5)
+        with sigterm_as_interrupt():
+            while True:
+                time.sleep(0.5)
     except KeyboardInterrupt:
         click.echo("Stopped.")
     finally:
