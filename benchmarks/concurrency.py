@@ -140,9 +140,14 @@ class _Api:
             "artifact_location": self.artifact,
         }
         started = time.perf_counter()
-        response = session.post(
-            f"{self.url}/models/register", json=body, headers=self.headers, timeout=_TIMEOUT_S
-        )
+        try:
+            response = session.post(
+                f"{self.url}/models/register", json=body, headers=self.headers, timeout=_TIMEOUT_S
+            )
+        except requests.RequestException as error:
+            # A request that never got an answer is a give-up too: status 0, and the run fails.
+            print(f"concurrency: {FAILED_MARK}: no answer: {error}", file=sys.stderr)
+            return 0, None, (time.perf_counter() - started) * 1000
         elapsed = (time.perf_counter() - started) * 1000
         version = response.json().get("version") if response.status_code == 201 else None
         return response.status_code, version, elapsed

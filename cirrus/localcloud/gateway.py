@@ -564,6 +564,13 @@ def _swagger_html() -> str:
 # ---------------------------------------------------------------------------------------- the server
 
 
+class _GatewayServer(ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: a burst of clients (64 concurrent registrations) overflowed
+    # it and connections were reset before their request was read. API Gateway takes such bursts.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connection, as with AWS
     # Headers and body leave in two writes; with Nagle's algorithm the second waits for the
@@ -691,8 +698,7 @@ class LocalGateway:
             ),
         )
         handler = type("GatewayHandler", (_Handler,), {"app": app})
-        server = ThreadingHTTPServer((self._host, self._port), handler)
-        server.daemon_threads = True
+        server = _GatewayServer((self._host, self._port), handler)
         self._server = server
         # serve_forever notices shutdown() only between polls: a short poll keeps stop() quick.
         self._thread = threading.Thread(
