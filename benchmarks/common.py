@@ -33,6 +33,11 @@ class Figure:
         return statistics.median(self.samples)
 
     @property
+    def decimals(self) -> int:
+        """Digits after the point: prices per million requests differ in the third and fourth."""
+        return 4 if self.unit == "$" else 2
+
+    @property
     def ratio(self) -> float | None:
         """The median over the baseline's median, when there is a baseline."""
         if self.baseline_name and self.baseline_median:
@@ -54,7 +59,7 @@ class Figure:
     def format(self, width: int) -> str:
         """One table row: median, min, max and, with a baseline, the ratio to its median."""
         values = (self.median, min(self.samples), max(self.samples))
-        cells = [f"{value:>8.2f}{self.unit:<2}" for value in values]
+        cells = [f"{value:>8.{self.decimals}f}{self.unit:<2}" for value in values]
         text = f"{self.name:<{width}}  " + "  ".join(cells)
         if self.ratio is not None:
             text += f"  {self.baseline_name} {self.baseline_median:.2f}{self.unit}: x{self.ratio:.2f}"
@@ -116,8 +121,9 @@ def write_markdown(rows: Sequence[Figure], path: Path = RESULTS) -> Path:
             baseline = f"{row.baseline_name} ({row.baseline_median:.2f} {row.unit})"
             ratio = f"x{row.ratio:.2f}"
         lines.append(
-            f"| {row.name.replace('|', '/')} | {row.median:.2f} {row.unit} | {min(row.samples):.2f} | "
-            f"{max(row.samples):.2f} | {baseline.replace('|', '/')} | {ratio} | {row.verdict} |"
+            f"| {row.name.replace('|', '/')} | {row.median:.{row.decimals}f} {row.unit} | "
+            f"{min(row.samples):.{row.decimals}f} | {max(row.samples):.{row.decimals}f} | "
+            f"{baseline.replace('|', '/')} | {ratio} | {row.verdict} |"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
