@@ -10,14 +10,11 @@ SQLite backend store in a temporary directory, on a free loopback port, and wait
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-import venv
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,23 +22,18 @@ from typing import TYPE_CHECKING
 
 import requests
 
+from benchmarks.comparison_env import ComparisonEnv, ComparisonTool
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_DIR = ROOT / ".cache" / "bench" / "mlflow-venv"
 REQUIREMENTS = ("mlflow",)
-_STAMP = VENV_DIR / ".cirrus-bench-installed"
-_INSTALL_TIMEOUT_S = 1200
 _START_TIMEOUT_S = 120.0
 
 
-@dataclass(frozen=True)
-class MlflowEnv:
-    """A ready environment: its python and the MLflow version installed in it."""
-
-    python: Path
-    version: str
+MlflowEnv = ComparisonEnv
 
 
 @dataclass(frozen=True)
@@ -56,50 +48,12 @@ class MlflowUnavailable(RuntimeError):
     """MLflow could not be installed, imported or started (the message says why)."""
 
 
-def _python() -> Path:
-    return VENV_DIR / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def _installed_version(python: Path) -> str:
-    result = subprocess.run(  # noqa: S603
-        [str(python), "-c", "import importlib.metadata as m; print(m.version('mlflow'))"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise MlflowUnavailable(f"mlflow does not import in {VENV_DIR}: {result.stderr.strip()[-500:]}")
-    return result.stdout.strip()
+TOOL = ComparisonTool("mlflow", REQUIREMENTS, VENV_DIR, MlflowUnavailable, "registry bench")
 
 
 def ensure() -> MlflowEnv:
-    """The environment, created and installed on first use (progress on stderr), reused afterwards."""
-    python = _python()
-    if _STAMP.exists() and python.exists():
-        return MlflowEnv(python, _installed_version(python))
-    print(f"registry bench: creating {VENV_DIR} and installing {' '.join(REQUIREMENTS)} ...", file=sys.stderr)
-    VENV_DIR.parent.mkdir(parents=True, exist_ok=True)
-    venv.EnvBuilder(with_pip=True, clear=True).create(VENV_DIR)
-    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    try:
-        installed = subprocess.run(  # noqa: S603
-            [str(python), "-m", "pip", "install", "--quiet", *REQUIREMENTS],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=env,
-            timeout=_INSTALL_TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired as error:
-        raise MlflowUnavailable(f"pip install {' '.join(REQUIREMENTS)} timed out: {error}") from error
-    if installed.returncode != 0:
-        raise MlflowUnavailable(
-            f"pip install {' '.join(REQUIREMENTS)} failed: {installed.stderr.strip()[-1500:]}"
-        )
-    version = _installed_version(python)
-    _STAMP.write_text(json.dumps({"mlflow": version}) + "\n")
-    print(f"registry bench: installed mlflow {version}", file=sys.stderr)
-    return MlflowEnv(python, version)
+    """The environment, created and installed on first use, reused afterwards."""
+    return TOOL.ensure()
 
 
 def free_port() -> int:
