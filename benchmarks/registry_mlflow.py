@@ -90,6 +90,20 @@ def expect(status: int) -> Callable[[requests.Response], None]:
     return check
 
 
+def expect_listed(
+    ok: Callable[[requests.Response], None], key: str, system: str
+) -> Callable[[requests.Response], None]:
+    """A check that a list answer is fine and holds the LIST_VERSIONS versions both sides were given."""
+
+    def listed(response: requests.Response) -> None:
+        ok(response)
+        count = len(response.json().get(key, []))
+        if count != LIST_VERSIONS:
+            raise BenchmarkError(f"{system} listed {count} versions, not {LIST_VERSIONS}")
+
+    return listed
+
+
 def block_order(round_index: int) -> tuple[str, str]:
     """Which system runs its block first in a round: alternating, so neither always follows the other."""
     return ("cirrus", "mlflow") if round_index % 2 == 0 else ("mlflow", "cirrus")
@@ -129,11 +143,7 @@ def mlflow_operations(url: str) -> dict[str, Operation]:
     ok(post("/registered-models/alias", {"name": "bench_alias", "alias": "staging", "version": "1"}))
     alias_version = alternating(2, 1)
 
-    def listed(response: requests.Response) -> None:
-        ok(response)
-        count = len(response.json().get("model_versions", []))
-        if count != LIST_VERSIONS:
-            raise BenchmarkError(f"MLflow listed {count} versions, not {LIST_VERSIONS}")
+    listed = expect_listed(ok, "model_versions", "MLflow")
 
     return {
         "create version": Operation(
@@ -202,11 +212,7 @@ def cirrus_operations(cloud: LocalCloud) -> dict[str, Operation]:
     ok(promote("bench_alias", 1))
     alias_version = alternating(2, 1)
 
-    def listed(response: requests.Response) -> None:
-        ok(response)
-        count = len(response.json().get("items", []))
-        if count != LIST_VERSIONS:
-            raise BenchmarkError(f"Cirrus listed {count} versions, not {LIST_VERSIONS}")
+    listed = expect_listed(ok, "items", "Cirrus")
 
     def moved(response: requests.Response) -> None:
         ok(response)

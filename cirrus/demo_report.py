@@ -20,10 +20,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from pathlib import Path
 
     from cirrus_core.alerting.records import DeliveryRecord
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from cirrus_core.pipelines.models import RunDetail
     from cirrus_core.registry.models import ModelVersion, Review
     from cirrus_core.serving.deployment_models import Deployment, DeploymentList
+
+ItemT = TypeVar("ItemT")
 
 __all__ = [
     "AlertTrail",
@@ -231,6 +233,13 @@ def _header(data: SummaryData) -> str:
     )
 
 
+def _each(head: str, items: Sequence[ItemT | Missing], empty: str, render: Callable[[ItemT], str]) -> str:
+    """A section of one block per item; an item that could not be fetched says why instead."""
+    if not items:
+        return f"{head}<p>{empty}</p>"
+    return head + "".join(_missing(item) if isinstance(item, Missing) else render(item) for item in items)
+
+
 def _versions_section(versions: list[ModelVersion] | Missing) -> str:
     head = '<h2 id="versions">Model versions and their reviews</h2>'
     if isinstance(versions, Missing):
@@ -279,64 +288,61 @@ def _versions_section(versions: list[ModelVersion] | Missing) -> str:
 
 def _runs_section(runs: list[RunDetail | Missing]) -> str:
     head = '<h2 id="runs">Pipeline runs</h2>'
-    if not runs:
-        return head + "<p>The demo started no pipeline run.</p>"
-    parts = [head]
-    for run in runs:
-        if isinstance(run, Missing):
-            parts.append(_missing(run))
-            continue
-        took = (run.stopped_at - run.started_at).total_seconds() if run.stopped_at else None
-        registered = (
-            f"v{_e(run.registration.version)} of <code>{_e(run.registration.model_id)}</code>"
-            if run.registration
-            else "nothing"
+    return _each(head, runs, "The demo started no pipeline run.", _run_block)
+
+
+def _run_block(run: RunDetail) -> str:
+    parts: list[str] = []
+    took = (run.stopped_at - run.started_at).total_seconds() if run.stopped_at else None
+    registered = (
+        f"v{_e(run.registration.version)} of <code>{_e(run.registration.model_id)}</code>"
+        if run.registration
+        else "nothing"
+    )
+    actor = run.actor.username if run.actor and run.actor.username else "-"
+    parameters = {
+        name: run.parameters[name]
+        for name in ("model_type", "target_accuracy", "deploy_to", "use_cache", "hyperparameters")
+        if run.parameters.get(name) not in (None, {}, "")
+    }
+    parts.append(
+        f"<h3>{_e(run.pipeline_id)} run <code>{_e(run.run_id)}</code> {_badge(run.status.value)}</h3>"
+        f'<p class="meta">Started {_e(_when(run.started_at))} by {_e(actor)}'
+        + (f", took {_e(f'{took:.1f}')} s" if took is not None else ", still running")
+        + f"; registered {registered}."
+        + (
+            f" Parameters: <code>{_e(', '.join(f'{k}={v}' for k, v in parameters.items()))}</code>"
+            if parameters
+            else ""
         )
-        actor = run.actor.username if run.actor and run.actor.username else "-"
-        parameters = {
-            name: run.parameters[name]
-            for name in ("model_type", "target_accuracy", "deploy_to", "use_cache", "hyperparameters")
-            if run.parameters.get(name) not in (None, {}, "")
-        }
+        + "</p>"
+    )
+    if run.failure:
         parts.append(
-            f"<h3>{_e(run.pipeline_id)} run <code>{_e(run.run_id)}</code> {_badge(run.status.value)}</h3>"
-            f'<p class="meta">Started {_e(_when(run.started_at))} by {_e(actor)}'
-            + (f", took {_e(f'{took:.1f}')} s" if took is not None else ", still running")
-            + f"; registered {registered}."
-            + (
-                f" Parameters: <code>{_e(', '.join(f'{k}={v}' for k, v in parameters.items()))}</code>"
-                if parameters
-                else ""
+            _missing_text(
+                f"Failed at {run.failure.step or '?'}: {run.failure.error or ''} {run.failure.cause or ''}"
             )
-            + "</p>"
         )
-        if run.failure:
-            parts.append(
-                _missing_text(
-                    f"Failed at {run.failure.step or '?'}: "
-                    f"{run.failure.error or ''} {run.failure.cause or ''}"
-                )
-            )
-        rows = [
-            _row(
-                [
-                    _e(step.name),
-                    _e(step.kind),
-                    _badge(step.status.value),
-                    _when_cell(step.started_at),
-                    _num(f"{step.duration_seconds:.1f} s" if step.duration_seconds is not None else "-"),
-                    f"<code>{_e(step.job_name)}</code>" if step.job_name else "",
-                    _e(" ".join(part for part in (step.error, step.cause) if part)),
-                ],
-                css="fail" if step.error else "",
-            )
-            for step in run.steps
-        ]
-        parts.append(
-            _table(["step", "kind", "status", "started", "took", "job", "error"], rows, numeric={4})
-            if rows
-            else "<p>No step has started.</p>"
+    rows = [
+        _row(
+            [
+                _e(step.name),
+                _e(step.kind),
+                _badge(step.status.value),
+                _when_cell(step.started_at),
+                _num(f"{step.duration_seconds:.1f} s" if step.duration_seconds is not None else "-"),
+                f"<code>{_e(step.job_name)}</code>" if step.job_name else "",
+                _e(" ".join(part for part in (step.error, step.cause) if part)),
+            ],
+            css="fail" if step.error else "",
         )
+        for step in run.steps
+    ]
+    parts.append(
+        _table(["step", "kind", "status", "started", "took", "job", "error"], rows, numeric={4})
+        if rows
+        else "<p>No step has started.</p>"
+    )
     return "".join(parts)
 
 
@@ -425,143 +431,139 @@ def _drift_section(runs: list[DriftRun | Missing]) -> str:
         "it flags drift below its threshold. A distance's (PSI, JS) flags drift at or above it. "
         "The feature's verdict combines its methods by the model's drift config.</p>"
     )
-    if not runs:
-        return head + "<p>The demo started no drift run.</p>"
-    parts = [head]
-    for run in runs:
-        if isinstance(run, Missing):
-            parts.append(_missing(run))
+    return _each(head, runs, "The demo started no drift run.", _drift_block)
+
+
+def _drift_block(run: DriftRun) -> str:
+    parts: list[str] = []
+    verdict = (
+        "drift in " + ", ".join(run.drifted_features)
+        if run.drifted_features
+        else ("no feature drifted" if run.status == "succeeded" else run.failure_reason or run.status)
+    )
+    share = f"{run.drift_share:.0%} of features drifted" if run.drift_share is not None else ""
+    parts.append(
+        f"<h3>Run <code>{_e(run.run_id)}</code> {_badge(run.status.value)} "
+        f"{_drift_badge(run)}</h3>"
+        f'<p class="meta">{_e(run.environment.value)}, '
+        f"v{_e(run.version if run.version is not None else '?')}, "
+        f"window {_e(_when(run.window_start))} to {_e(_when(run.window_end))}, "
+        f"{_e(run.rows if run.rows is not None else '?')} rows, started by {_e(run.started_by)} "
+        f"({_e(run.trigger.value)}). Verdict: <b>{_e(verdict)}</b>"
+        + (f" ({_e(share)})" if share else "")
+        + ".</p>"
+        + (f'<p class="meta">Report: <code>{_e(run.report_uri)}</code></p>' if run.report_uri else "")
+    )
+    rows: list[str] = []
+    for feature in run.features:
+        methods = feature.methods or []
+        span = max(1, len(methods))
+        verdict_badge = (
+            _badge("drifted", "bad")
+            if feature.drifted
+            else _badge("no drift", "good")
+            if feature.status == "checked"
+            else _badge(feature.status.replace("_", " "), "warn")
+        )
+        lead = (
+            f'<td rowspan="{span}"><b>{_e(feature.name)}</b></td>'
+            f'<td rowspan="{span}">{_e(feature.kind)}</td>'
+            f'<td rowspan="{span}">{verdict_badge}</td>'
+        )
+        if not methods:
+            rows.append(f'<tr>{lead}<td colspan="5" class="muted">no method ran</td></tr>')
             continue
-        verdict = (
-            "drift in " + ", ".join(run.drifted_features)
-            if run.drifted_features
-            else ("no feature drifted" if run.status == "succeeded" else run.failure_reason or run.status)
-        )
-        share = f"{run.drift_share:.0%} of features drifted" if run.drift_share is not None else ""
-        parts.append(
-            f"<h3>Run <code>{_e(run.run_id)}</code> {_badge(run.status.value)} "
-            f"{_drift_badge(run)}</h3>"
-            f'<p class="meta">{_e(run.environment.value)}, '
-            f"v{_e(run.version if run.version is not None else '?')}, "
-            f"window {_e(_when(run.window_start))} to {_e(_when(run.window_end))}, "
-            f"{_e(run.rows if run.rows is not None else '?')} rows, started by {_e(run.started_by)} "
-            f"({_e(run.trigger.value)}). Verdict: <b>{_e(verdict)}</b>"
-            + (f" ({_e(share)})" if share else "")
-            + ".</p>"
-            + (f'<p class="meta">Report: <code>{_e(run.report_uri)}</code></p>' if run.report_uri else "")
-        )
-        rows: list[str] = []
-        for feature in run.features:
-            methods = feature.methods or []
-            span = max(1, len(methods))
-            verdict_badge = (
-                _badge("drifted", "bad")
-                if feature.drifted
-                else _badge("no drift", "good")
-                if feature.status == "checked"
-                else _badge(feature.status.replace("_", " "), "warn")
+        for index, method in enumerate(methods):
+            cells = (
+                f"<td>{_e(_METHOD_LABELS.get(method.method, method.method))}</td>"
+                f'<td class="num">{_e(_score(method.score))}</td>'
+                f'<td class="num">{_e(_score(method.threshold))}</td>'
+                f"<td>{_e(method.threshold_source)}</td>"
+                f"<td>{_badge('flagged', 'warn') if method.drifted else 'no'}</td>"
             )
-            lead = (
-                f'<td rowspan="{span}"><b>{_e(feature.name)}</b></td>'
-                f'<td rowspan="{span}">{_e(feature.kind)}</td>'
-                f'<td rowspan="{span}">{verdict_badge}</td>'
-            )
-            if not methods:
-                rows.append(f'<tr>{lead}<td colspan="5" class="muted">no method ran</td></tr>')
-                continue
-            for index, method in enumerate(methods):
-                cells = (
-                    f"<td>{_e(_METHOD_LABELS.get(method.method, method.method))}</td>"
-                    f'<td class="num">{_e(_score(method.score))}</td>'
-                    f'<td class="num">{_e(_score(method.threshold))}</td>'
-                    f"<td>{_e(method.threshold_source)}</td>"
-                    f"<td>{_badge('flagged', 'warn') if method.drifted else 'no'}</td>"
-                )
-                css = ' class="drifted"' if feature.drifted else ""
-                rows.append(f"<tr{css}>{lead if index == 0 else ''}{cells}</tr>")
-        parts.append(
-            _table(
-                [
-                    "feature",
-                    "kind",
-                    "verdict",
-                    "method",
-                    "score",
-                    "threshold",
-                    "threshold source",
-                    "flags drift",
-                ],
-                rows,
-                numeric={4, 5},
-            )
-            if rows
-            else "<p>No feature was checked.</p>"
+            css = ' class="drifted"' if feature.drifted else ""
+            rows.append(f"<tr{css}>{lead if index == 0 else ''}{cells}</tr>")
+    parts.append(
+        _table(
+            [
+                "feature",
+                "kind",
+                "verdict",
+                "method",
+                "score",
+                "threshold",
+                "threshold source",
+                "flags drift",
+            ],
+            rows,
+            numeric={4, 5},
         )
+        if rows
+        else "<p>No feature was checked.</p>"
+    )
     return "".join(parts)
 
 
 def _alerts_section(alerts: list[AlertTrail | Missing]) -> str:
     head = '<h2 id="alerts">Alerts and their deliveries</h2>'
-    if not alerts:
-        return head + "<p>The demo created no alert rule.</p>"
-    parts = [head]
-    for trail in alerts:
-        if isinstance(trail, Missing):
-            parts.append(_missing(trail))
+    return _each(head, alerts, "The demo created no alert rule.", _alert_block)
+
+
+def _alert_block(trail: AlertTrail) -> str:
+    parts: list[str] = []
+    rule = trail.rule
+    states = getattr(rule, "states", [])
+    state = ", ".join(
+        _badge(s.status.value) + (f" since {_e(_when(s.fired_at))}" if s.fired_at else "") for s in states
+    )
+    parts.append(
+        f"<h3>Alert <code>{_e(rule.alert_id)}</code>: {_e(rule.alert_type.value)} "
+        f"{_badge(str(rule.severity.value) if rule.severity else '-')}</h3>"
+        f'<p class="meta">Threshold {_e(f"{rule.threshold:g}")} over {_e(rule.evaluation_window)} '
+        f"({_e(rule.schedule_expression or 'no schedule')}), channels "
+        f"{_e(', '.join(rule.notification_channels) or 'none')}; created by {_e(rule.created_by)}"
+        + (f"; state: {state}" if state else "")
+        + ".</p>"
+    )
+    if isinstance(trail.deliveries, Missing):
+        parts.append(_missing(trail.deliveries))
+        return "".join(parts)
+    rows: list[str] = []
+    for delivery in trail.deliveries:
+        attempts = delivery.attempts or []
+        span = max(1, len(attempts))
+        lead = (
+            f'<td rowspan="{span}"><code>{_e(delivery.delivery_id)}</code></td>'
+            f'<td rowspan="{span}">{_e(delivery.notification_kind.value)}</td>'
+            f'<td rowspan="{span}">{_e(delivery.channel)}'
+            + (f" ({_e(delivery.kind)})" if delivery.kind else "")
+            + "</td>"
+            f'<td rowspan="{span}">{_badge(delivery.status.value)}'
+            + (f"<br>{_e(delivery.reason)}" if delivery.reason else "")
+            + "</td>"
+        )
+        if not attempts:
+            rows.append(f'<tr>{lead}<td colspan="5" class="muted">not tried yet</td></tr>')
             continue
-        rule = trail.rule
-        states = getattr(rule, "states", [])
-        state = ", ".join(
-            _badge(s.status.value) + (f" since {_e(_when(s.fired_at))}" if s.fired_at else "") for s in states
-        )
-        parts.append(
-            f"<h3>Alert <code>{_e(rule.alert_id)}</code>: {_e(rule.alert_type.value)} "
-            f"{_badge(str(rule.severity.value) if rule.severity else '-')}</h3>"
-            f'<p class="meta">Threshold {_e(f"{rule.threshold:g}")} over {_e(rule.evaluation_window)} '
-            f"({_e(rule.schedule_expression or 'no schedule')}), channels "
-            f"{_e(', '.join(rule.notification_channels) or 'none')}; created by {_e(rule.created_by)}"
-            + (f"; state: {state}" if state else "")
-            + ".</p>"
-        )
-        if isinstance(trail.deliveries, Missing):
-            parts.append(_missing(trail.deliveries))
-            continue
-        rows: list[str] = []
-        for delivery in trail.deliveries:
-            attempts = delivery.attempts or []
-            span = max(1, len(attempts))
-            lead = (
-                f'<td rowspan="{span}"><code>{_e(delivery.delivery_id)}</code></td>'
-                f'<td rowspan="{span}">{_e(delivery.notification_kind.value)}</td>'
-                f'<td rowspan="{span}">{_e(delivery.channel)}'
-                + (f" ({_e(delivery.kind)})" if delivery.kind else "")
-                + "</td>"
-                f'<td rowspan="{span}">{_badge(delivery.status.value)}'
-                + (f"<br>{_e(delivery.reason)}" if delivery.reason else "")
-                + "</td>"
+        for index, attempt in enumerate(attempts):
+            code = str(attempt.status_code) if attempt.status_code is not None else "no answer"
+            rows.append(
+                f"<tr>{lead if index == 0 else ''}"
+                f'<td class="num">{_e(attempt.attempt)}</td>'
+                f'<td class="when">{_e(_when(attempt.at))}</td>'
+                f'<td class="num">{_e(code)}</td>'
+                f'<td class="num">{_e(attempt.latency_ms)} ms</td>'
+                f"<td>{_e(attempt.error or '')}</td></tr>"
             )
-            if not attempts:
-                rows.append(f'<tr>{lead}<td colspan="5" class="muted">not tried yet</td></tr>')
-                continue
-            for index, attempt in enumerate(attempts):
-                code = str(attempt.status_code) if attempt.status_code is not None else "no answer"
-                rows.append(
-                    f"<tr>{lead if index == 0 else ''}"
-                    f'<td class="num">{_e(attempt.attempt)}</td>'
-                    f'<td class="when">{_e(_when(attempt.at))}</td>'
-                    f'<td class="num">{_e(code)}</td>'
-                    f'<td class="num">{_e(attempt.latency_ms)} ms</td>'
-                    f"<td>{_e(attempt.error or '')}</td></tr>"
-                )
-        parts.append(
-            _table(
-                ["delivery", "kind", "channel", "status", "attempt", "at", "HTTP status", "latency", "error"],
-                rows,
-                numeric={4, 6, 7},
-            )
-            if rows
-            else "<p>Nothing was delivered for this alert.</p>"
+    parts.append(
+        _table(
+            ["delivery", "kind", "channel", "status", "attempt", "at", "HTTP status", "latency", "error"],
+            rows,
+            numeric={4, 6, 7},
         )
+        if rows
+        else "<p>Nothing was delivered for this alert.</p>"
+    )
     return "".join(parts)
 
 

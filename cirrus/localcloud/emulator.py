@@ -262,8 +262,8 @@ def _stop_server(server: ThreadedMotoServer, port: int | None) -> None:
     stopping.start()
     while stopping.is_alive():
         if port is not None:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.1):
-                pass
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
         stopping.join(0.02)
 
 
