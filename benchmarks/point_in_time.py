@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import Figure, print_table, timed_ms
-from cirrus_core.data.point_in_time import as_of_join
+from cirrus_frames.point_in_time import as_of_join
 
 if TYPE_CHECKING:
     from collections.abc import Callable

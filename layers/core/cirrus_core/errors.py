@@ -626,3 +626,10 @@ class TooManyFeedSubscriptions(UnprocessableEntity):
     """A subscription that would take a connection past its limit of models."""
 
     code = "too_many_subscriptions"
+
+
+# ---------------------------------------------------------------- data: sources (helper: sources)
+# ---------------------------------------------------------------- data: datasets and snapshots (helper: datasets)
+# ---------------------------------------------------------------- data: streams (helper: streams)
+# ---------------------------------------------------------------- data: transformations (helper: transformations)
+# ---------------------------------------------------------------- data: feature store (helper: features)

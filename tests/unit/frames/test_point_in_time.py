@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cirrus_core.data.point_in_time import (
+from cirrus_frames.point_in_time import (
     FeatureSource,
     _sorted_by_key,
     as_of_join,

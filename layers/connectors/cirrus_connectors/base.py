@@ -1,0 +1,92 @@
+"""What every connector is given and what it answers (docs/data.md, "Connector interface")."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    import pyarrow as pa
+
+DEFAULT_CHUNK_ROWS: Final = 50_000
+
+
+class ConnectionFailed(Exception):
+    """A connector could not connect, or its source refused a query; the message names no secret."""
+
+    def __init__(self, message: str, *, driver_error: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.driver_error = driver_error
+
+
+class ExtractionRefused(ValueError):
+    """An extraction request this connector cannot run as given (a missing table, a bad watermark)."""
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """A source as a connector sees it: the non-secret connection fields and the secret ones apart."""
+
+    name: str
+    type: str
+    connection: Mapping[str, Any]
+    secret: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExtractRequest:
+    """What to read from a source; which fields apply depends on the source's type."""
+
+    query: str | None = None
+    table: str | None = None
+    filter: Mapping[str, Any] | None = None
+    projection: Mapping[str, Any] | None = None
+    prefix: str | None = None
+    format: str | None = None
+    watermark_column: str | None = None
+    after_watermark: Any = None
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+
+
+class Connector(Protocol):
+    """An open connection to one source."""
+
+    def test(self) -> float:
+        """Round-trip latency in milliseconds of a trivial request, or ConnectionFailed."""
+        ...
+
+    def extract(self, request: ExtractRequest) -> Iterator[pa.RecordBatch]:
+        """The rows the request names, as record batches of at most `request.chunk_rows` rows."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+# Each connector's module is imported only when a source of its type is opened: a driver costs
+# import time only to the functions that use it.
+_MODULES: Final[dict[str, str]] = {
+    "postgresql": "cirrus_connectors.postgresql",
+    "mysql": "cirrus_connectors.mysql",
+    "mongodb": "cirrus_connectors.mongodb",
+    "cassandra": "cirrus_connectors.cassandra",
+    "s3": "cirrus_connectors.s3files",
+    # Streams arrive through Lambda event source mappings; their connectors only test the connection.
+    "kinesis": "cirrus_connectors.kinesis",
+    "kafka": "cirrus_connectors.kafka",
+}
+
+
+def open_connector(source: SourceConfig) -> Connector:
+    """The connector of a source's type (each module exposes `open(source) -> Connector`)."""
+    module_name = _MODULES.get(source.type)
+    if module_name is None:
+        raise ExtractionRefused(f"no connector for sources of type {source.type!r}")
+    connector: Connector = importlib.import_module(module_name).open(source)
+    return connector

@@ -1,0 +1,1 @@
+"""Frames: transformations, feature ingestion and point-in-time training sets (the frames layer)."""
