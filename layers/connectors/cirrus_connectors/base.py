@@ -1,17 +1,31 @@
-"""What every connector is given and what it answers (docs/data.md, "Connector interface")."""
+"""What every connector is given and what it answers (docs/data.md, "Connector interface").
+
+`SourceConfig` and `ExtractRequest` live in the core layer (the services build them without pyarrow)
+and are re-exported here.
+"""
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
+
+from cirrus_core.data.connection import DEFAULT_CHUNK_ROWS, ExtractRequest, SourceConfig
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator
 
     import pyarrow as pa
 
-DEFAULT_CHUNK_ROWS: Final = 50_000
+
+__all__ = [
+    "DEFAULT_CHUNK_ROWS",
+    "ConnectionFailed",
+    "Connector",
+    "ExtractRequest",
+    "ExtractionRefused",
+    "SourceConfig",
+    "open_connector",
+]
 
 
 class ConnectionFailed(Exception):
@@ -25,32 +39,6 @@ class ConnectionFailed(Exception):
 
 class ExtractionRefused(ValueError):
     """An extraction request this connector cannot run as given (a missing table, a bad watermark)."""
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    """A source as a connector sees it: the non-secret connection fields and the secret ones apart."""
-
-    name: str
-    type: str
-    connection: Mapping[str, Any]
-    secret: Mapping[str, Any] = field(default_factory=dict)
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ExtractRequest:
-    """What to read from a source; which fields apply depends on the source's type."""
-
-    query: str | None = None
-    table: str | None = None
-    filter: Mapping[str, Any] | None = None
-    projection: Mapping[str, Any] | None = None
-    prefix: str | None = None
-    format: str | None = None
-    watermark_column: str | None = None
-    after_watermark: Any = None
-    chunk_rows: int = DEFAULT_CHUNK_ROWS
 
 
 class Connector(Protocol):
