@@ -28,6 +28,8 @@ TABLE_NAMES = {
     "MonitoringTable": "cirrus-test-monitoring",
     "MetricsTable": "cirrus-test-metrics",
     "FeedConnectionsTable": "cirrus-test-feed-connections",
+    "DataTable": "cirrus-test-data",
+    "FeatureOnlineTable": "cirrus-test-feature-online",
 }
 # Every authenticated request counts against its caller's limit, refused ones included: those
 # counters are not state a refusal could have changed, so snapshots leave them out.
@@ -38,12 +40,16 @@ STATE_TABLES = (
     "PipelinesTable",
     "ServingTable",
     "MonitoringTable",
+    "DataTable",
+    "FeatureOnlineTable",
 )
 EVENT_BUS = "cirrus-test"
 ARTIFACT_BUCKET = "cirrus-artifacts-123456789012"
 ALLOWLISTED_BUCKET = "shared-models-123456789012"
 CAPTURE_BUCKET = "cirrus-capture-123456789012"
 MONITORING_BUCKET = "cirrus-monitoring-123456789012"
+DATA_BUCKET = "cirrus-data-123456789012"
+DATA_SOURCE_SECRET_PREFIX = "cirrus/dev/data-sources"
 
 
 @functools.cache
@@ -131,6 +137,7 @@ def create_resources() -> AwsResources:
     create_template_tables(dynamodb)
     events.create_event_bus(Name=EVENT_BUS)
     s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+    s3.create_bucket(Bucket=DATA_BUCKET)
     queue_url = sqs.create_queue(QueueName="cirrus-test-events")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -205,6 +212,10 @@ def environment() -> dict[str, str]:
         "CAPTURE_BUCKET": CAPTURE_BUCKET,
         "MONITORING_TABLE_NAME": TABLE_NAMES["MonitoringTable"],
         "MONITORING_BUCKET": MONITORING_BUCKET,
+        "DATA_TABLE_NAME": TABLE_NAMES["DataTable"],
+        "DATA_BUCKET": DATA_BUCKET,
+        "FEATURE_ONLINE_TABLE_NAME": TABLE_NAMES["FeatureOnlineTable"],
+        "DATA_SOURCE_SECRET_PREFIX": DATA_SOURCE_SECRET_PREFIX,
     }
 
 

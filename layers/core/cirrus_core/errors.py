@@ -630,6 +630,38 @@ class TooManyFeedSubscriptions(UnprocessableEntity):
 
 # ---------------------------------------------------------------- data: sources (helper: sources)
 # ---------------------------------------------------------------- data: datasets and snapshots (helper: datasets)
+class DatasetNotFound(CirrusError):
+    status = 404
+    code = "dataset_not_found"
+
+
+class DatasetVersionNotFound(CirrusError):
+    status = 404
+    code = "dataset_version_not_found"
+
+
+class DatasetVersionNotReady(Conflict):
+    """A version that is still building, or failed, named where a ready one is needed."""
+
+    code = "dataset_version_not_ready"
+
+
+class NoReadyDatasetVersion(UnprocessableEntity):
+    """`dataset:<name>` without a version, for a dataset none of whose versions is ready."""
+
+    code = "no_ready_version"
+
+
+class DatasetKindMismatch(Conflict):
+    """A producer adding a version to a dataset another kind of producer owns."""
+
+    code = "dataset_kind_mismatch"
+
+
+class InvalidDatasetReference(UnprocessableEntity):
+    code = "invalid_dataset_reference"
+
+
 # ---------------------------------------------------------------- data: streams (helper: streams)
 # ---------------------------------------------------------------- data: transformations (helper: transformations)
 # ---------------------------------------------------------------- data: feature store (helper: features)
