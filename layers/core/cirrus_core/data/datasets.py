@@ -9,6 +9,7 @@ A version is allocated `building` when its job starts, so numbers never skip, an
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -185,3 +186,13 @@ def version_location(bucket: str, dataset: str, version: int) -> str:
 def version_prefix(dataset: str, version: int) -> str:
     """The key prefix of a version's parts: `datasets/<name>/v<version>/`."""
     return f"datasets/{dataset}/v{version}/"
+
+
+def content_hash_of(part_hashes: list[str]) -> str:
+    """A version's content hash: SHA-256 over its parts' SHA-256 digests (hex), in order, one per line.
+
+    It names the exact bytes stored (each part's own digest verifies that part), it is computed the
+    same way by every producer whatever library wrote the Parquet, and an incremental version that
+    reuses earlier parts gets it without reading them again.
+    """
+    return "sha256:" + hashlib.sha256("\n".join(part_hashes).encode()).hexdigest()
