@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml layers/*/requirements.txt | cksum | cut -d' ' -f1)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lint typecheck security checks unit contract integration openapi bench clean
+.PHONY: install databases demo test lint typecheck security checks unit contract integration openapi bench clean
 
 $(STAMP): pyproject.toml $(wildcard layers/*/requirements.txt)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml $(wildcard layers/*/requirements.txt)
 
 install: $(STAMP)
 
-demo: install
+demo: install databases
 	$(BIN)/cirrus demo
 
 lint: install
@@ -45,7 +45,12 @@ checks: lint typecheck security
 # own lines alone, which its unit tests cover.
 UNIT_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(4, (os.cpu_count() or 1) + 1))")
 
-test: checks
+# The connectors' tests run against real PostgreSQL and MariaDB servers, which the tests start; this
+# installs Debian's packages when they are missing and fails naming the server that cannot be had.
+databases: install
+	$(BIN)/python -m cirrus.localcloud.databases --ensure
+
+test: checks databases
 	$(BIN)/pytest tests/unit tests/contract --numprocesses=$(UNIT_WORKERS) --cov --cov-report=term --cov-report=xml
 	$(BIN)/pytest tests/integration
 

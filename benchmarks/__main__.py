@@ -1,7 +1,8 @@
 """`make bench`: run every benchmark and print one table (and write it as Markdown for the README).
 
 The benchmarks run one after another in this process (two of them start a local cloud of their own,
-and only one runs per process); the exit status is 1 when a concurrency run broke its checks.
+and only one runs per process); the exit status is 1 when a concurrency run broke its checks or
+the connector's extraction went over its memory limit.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from benchmarks import (
     concurrency,
     deployment_size,
     drift,
+    extraction,
     handler_cost,
     local_cloud,
     point_in_time,
@@ -39,11 +41,15 @@ def main() -> None:
         *local_cloud.run(),
         *point_in_time.run(),
         *drift.run(),
+        *extraction.run(),
     ]
     print_table(rows)
     write_markdown(rows)
     if concurrency.failed(rows):
         print("\nbench: a concurrency run broke the version sequence or gave up", file=sys.stderr)
+        sys.exit(1)
+    if extraction.failed(rows):
+        print("\nbench: the connector's extraction went over its memory limit", file=sys.stderr)
         sys.exit(1)
 
 

@@ -22,7 +22,8 @@ class SourceConfig:
     name: str
     type: str
     connection: Mapping[str, Any]
-    secret: Mapping[str, Any] = field(default_factory=dict)
+    # Kept out of repr: a logged SourceConfig must not print credentials.
+    secret: Mapping[str, Any] = field(default_factory=dict, repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
