@@ -3,6 +3,7 @@ as `ready` or `failed`, and resolved by reference to ready versions only."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from cirrus_core.data.datasets import (
     DatasetKind,
     Lineage,
     VersionStatus,
+    content_hash_of,
     parse_dataset_reference,
 )
 from cirrus_core.errors import (
@@ -165,3 +167,11 @@ def test_lists_page_through_datasets_and_versions(store: DatasetStore) -> None:
     assert [d.name for d in first + rest] == ["a", "b", "c"]
     assert end is None
     assert [v.version for v in versions] == [2, 1]
+
+
+def test_the_content_hash_is_sha256_over_the_part_digests_one_per_line() -> None:
+    parts = ["ab" * 32, "cd" * 32]
+
+    expected = "sha256:" + hashlib.sha256(("ab" * 32 + "\n" + "cd" * 32).encode()).hexdigest()
+
+    assert content_hash_of(parts) == expected

@@ -92,7 +92,7 @@ class Watermark(BaseModel):
     value: JsonValue = None
 
 
-class Lineage(BaseModel):
+class DatasetLineage(BaseModel):
     """Where a version came from: its source and query, or its inputs and the code that made it."""
 
     model_config = ConfigDict(frozen=True)
@@ -107,6 +107,10 @@ class Lineage(BaseModel):
     parameters: dict[str, JsonValue] = Field(default_factory=dict)
     feature_groups: list[FeatureGroupInput] = Field(default_factory=list)
     training_set: str | None = Field(default=None, max_length=64)
+
+
+# OpenAPI names a model's component by its class: the registry's model lineage is `Lineage` already.
+Lineage = DatasetLineage
 
 
 class DatasetVersion(BaseModel):
