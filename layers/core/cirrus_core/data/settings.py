@@ -22,6 +22,8 @@ class DataSettings(BaseModel):
     snapshot_state_machine_arn: str = Field(default="", alias="SNAPSHOT_STATE_MACHINE_ARN")
     transformation_state_machine_arn: str = Field(default="", alias="TRANSFORMATION_STATE_MACHINE_ARN")
     feature_state_machine_arn: str = Field(default="", alias="FEATURE_STATE_MACHINE_ARN")
+    # Whether the template created the Glue job and EMR Serverless application (EnableSparkTransformations).
+    spark_transformations_enabled: bool = Field(default=False, alias="SPARK_TRANSFORMATIONS_ENABLED")
     # Rows per Parquet row group and per fetch from a database cursor: memory stays bounded by it.
     extract_chunk_rows: int = Field(default=50_000, ge=100, le=1_000_000, alias="EXTRACT_CHUNK_ROWS")
     # Rows per Parquet part file of a snapshot.
