@@ -10,7 +10,16 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cirrus_core.errors import InvalidPipeline
 from cirrus_core.registry.models import (
@@ -28,6 +37,8 @@ PIPELINE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 STEP_ID_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 MAX_STEPS = 30
 BUILTIN_PIPELINE_ID = "training"
+# Columns a run may keep from the model (RunParameters.exclude_columns).
+MAX_EXCLUDED_COLUMNS = 100
 
 PipelineId = Annotated[str, StringConstraints(pattern=PIPELINE_ID_PATTERN, max_length=63)]
 StepId = Annotated[str, StringConstraints(pattern=STEP_ID_PATTERN, max_length=32)]
@@ -151,11 +162,27 @@ class RunParameters(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     data_source: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = Field(
-        description="An s3:// URI of a CSV object or prefix, or the name of a registered data source."
+        description=(
+            "An s3:// URI of a CSV or Parquet object or prefix; `dataset:<name>[@<version>]`; "
+            "`training-set:<id>`; or a data source's name (its latest snapshot)."
+        )
     )
     model_type: ModelType = ModelType.XGBOOST
     task: Task = Task.CLASSIFICATION
     target_column: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,128}$")] = "label"
+    # Declared after target_column: its validator reads the target from the fields validated before it.
+    exclude_columns: Annotated[
+        list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,128}$")]],
+        Field(max_length=MAX_EXCLUDED_COLUMNS),
+    ] = Field(
+        default_factory=list,
+        description=(
+            "Columns of the data that are not features (ids, timestamps, a training set's label "
+            "time): the built-in preprocessing drops them before splitting, so no model sees them. "
+            "Distinct names, never the target column; default_parameters and triggers may give them "
+            "comma-separated (`transaction_id,label_time`)."
+        ),
+    )
     target_accuracy: FiniteFloat | None = Field(default=None, ge=0, le=1)
     metric: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")] | None = Field(
         default=None, description="The metric the quality gate checks (accuracy or rmse by task)."
@@ -173,6 +200,26 @@ class RunParameters(BaseModel):
         description="The environments the deployment step deploys the approved version to, in order, "
         "instead of its `environments` parameter; `[]` deploys nothing.",
     )
+
+    @field_validator("exclude_columns", mode="before")
+    @classmethod
+    def _split_excluded(cls, value: object) -> object:
+        # Step parameters are scalars, so a definition's defaults and a trigger's parameters carry
+        # the list as text; a column name holds no comma.
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("exclude_columns")
+    @classmethod
+    def _excluded_are_not_the_target(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"exclude_columns lists {', '.join(repeated)} more than once")
+        target = info.data.get("target_column")  # absent when target_column itself was refused
+        if target is not None and target in value:
+            raise ValueError(f"exclude_columns names the target column {target!r}: it cannot be excluded")
+        return value
 
 
 class DeploymentPlan(BaseModel):

@@ -134,8 +134,10 @@ class ExecutePipelineRequest(BaseModel):
         default_factory=dict,
         max_length=100,
         description=(
-            "Run parameters (`data_source`, `model_type`, `target_accuracy`, `task`, `target_column`, "
-            "`metric`, `metric_threshold`, `model_name`, `hyperparameters`, `use_cache`, "
+            "Run parameters (`data_source`: s3://, `dataset:<name>[@<version>]`, `training-set:<id>` "
+            "or a data source's name; `model_type`, `target_accuracy`, `task`, `target_column`, "
+            "`exclude_columns` (columns that are not features: ids, label times), `metric`, "
+            "`metric_threshold`, `model_name`, `hyperparameters`, `use_cache`, `deploy_to`, "
             "`approval_timeout_seconds`, `seed`, and step parameters), merged over the definition's "
             "default_parameters; refused with invalid_run_parameters when they do not validate."
         ),

@@ -65,6 +65,8 @@ if TYPE_CHECKING:
 DATA_URI, MODEL_URI, EVALUATION_URI = "data_uri", "model_uri", "evaluation_uri"
 EVALUATION_FILE = "evaluation.json"
 PARAMETERS_FILE = "parameters.json"
+# The parts of a dataset version the preprocessing step reads, relative to its source channel.
+SOURCE_FILES_PARAMETER = "_source_files"
 _OUTPUT_KEY = {
     JobType.DATA_PREPROCESSING: DATA_URI,
     JobType.FEATURE_ENGINEERING: DATA_URI,
@@ -239,7 +241,7 @@ class PrepareRun:
             run_parameters=run_parameters,
             script=code.identity,
             image_uri=image,
-            dataset_version=context.dataset.version if reads_source else None,
+            dataset_version=context.dataset.cache_identity if reads_source else None,
             upstream={dep: prepared.keys[dep] for dep in step.depends_on if dep in prepared.keys},
         )
         cached = self._cache.lookup(key) if context.parameters.use_cache else None
@@ -305,7 +307,7 @@ class PrepareRun:
         """One input per upstream data step; the data source for preprocessing; evaluation also
         reads the training step's data, so that it evaluates on the splits the model was trained on."""
         if step.type is JobType.DATA_PREPROCESSING:
-            return [DataInput(SOURCE_CHANNEL, context.dataset.uri)]
+            return [DataInput(SOURCE_CHANNEL, context.dataset.channel)]
         names = list(data_deps)
         if step.type is JobType.MODEL_EVALUATION:
             training = self._training_step(step, context)
@@ -329,6 +331,10 @@ class PrepareRun:
         """parameters.json: the step's parameters over the run's, and which run and step this is."""
         values: dict[str, Any] = {**context.parameter_values, **step.parameters}
         values.update({"_step_id": step.id, "_pipeline_id": context.pipeline_id, "_run_id": context.run_id})
+        if step.type is JobType.DATA_PREPROCESSING and context.dataset.files:
+            # A dataset version is exactly its parts: the step reads these, not whatever else lies
+            # under the channel's prefix.
+            values[SOURCE_FILES_PARAMETER] = list(context.dataset.files)
         if step.type is JobType.MODEL_EVALUATION and prepared.training_code is not None:
             values["entry_point"] = prepared.training_code.entry_point
             values["_training_step"] = self._training_step(step, context).id

@@ -152,6 +152,7 @@ class VersionRegistrar:
             ),
             artifact_location=artifact,
             dataset_uri=state.run.dataset.uri,
+            data_source=_requested_source(state.parameters.get("data_source")),
             sample_payloads_uri=samples,
             baseline_uri=state.baseline.baseline_uri if state.baseline is not None else None,
             training_job_name=job_name,
@@ -180,6 +181,14 @@ class VersionRegistrar:
                 extra={"job_name": job_name, "error": error.response.get("Error")},
             )
             return {}
+
+
+def _requested_source(value: Any) -> str | None:
+    """The run's `data_source` as written, less any control character (the registry refuses them)."""
+    if not isinstance(value, str):
+        return None
+    printable = "".join(char for char in value if ord(char) >= 0x20 and ord(char) != 0x7F)[:1024]
+    return printable or None
 
 
 def _result(version: ModelVersion) -> dict[str, Any]:

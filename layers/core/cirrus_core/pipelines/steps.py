@@ -39,19 +39,27 @@ def step_cache() -> StepCache:
 @functools.cache
 def prepare_run() -> PrepareRun:
     """`Prepare run` of this execution environment."""
-    from cirrus_core.pipelines.data_sources import DataSources
+    from cirrus_core.data.settings import get_data_settings
+    from cirrus_core.pipelines.data_sources import DataSources, DynamoDataCatalog
     from cirrus_core.pipelines.prepare import PrepareRun
     from cirrus_core.pipelines.recipes_upload import RecipeStore, builtin_recipes
 
     s3 = boto3.client("s3")
     bucket = get_settings().artifact_bucket
+    data = get_data_settings()
+    # Without the data table, runs read s3:// URIs only (named sources are refused, saying why).
+    catalog = (
+        DynamoDataCatalog(boto3.client("dynamodb"), data.data_table, data.data_bucket)
+        if data.data_table
+        else None
+    )
     return PrepareRun(
         settings=get_pipeline_settings(),
         artifact_bucket=bucket,
         allowed_buckets=_allowed_buckets(),
         region=boto3.session.Session().region_name or s3.meta.region_name,
         s3=s3,
-        data_sources=DataSources(s3, _allowed_buckets()),
+        data_sources=DataSources(s3, _allowed_buckets(), catalog),
         recipes=builtin_recipes,
         recipe_store=RecipeStore(s3, bucket),
         cache=step_cache(),

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from cirrus_core.registry.models import (
     Comment,
+    DataSourceText,
     ExecutionArn,
     FrameworkVersion,
     Slug,
@@ -34,6 +35,12 @@ class RegisterModelRequest(StrictModel):
     training_metadata: TrainingMetadata
     artifact_location: S3Uri = Field(description="s3:// URI of model.tar.gz inside the artifact bucket.")
     dataset_uri: S3Uri | None = None
+    data_source: DataSourceText | None = Field(
+        default=None,
+        description="What the version was asked to train on, as written (an s3:// URI, dataset:<name>"
+        "[@<version>], training-set:<id> or a data source's name); training_metadata.dataset_version "
+        "holds what it resolved to.",
+    )
     sample_payloads_uri: S3Uri | None = Field(
         default=None,
         description='s3:// URI of a JSON Lines file of sample requests (`{"content_type", "body"}` '

@@ -16,6 +16,10 @@ from cirrus_core.registry.primitives import VersionNumber as VersionNumber
 
 # Printable text without control characters (tab and newline allowed in free text).
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+# What a pipeline run was asked to train on (`parameters.data_source`), kept as written.
+DataSourceText = Annotated[
+    str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
 Comment = Annotated[str, StringConstraints(max_length=1024, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 FrameworkVersion = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,31}$")]
@@ -91,6 +95,7 @@ class ModelVersion(BaseModel):
     training_metadata: TrainingMetadata
     artifact_location: str
     dataset_uri: str | None = None
+    data_source: str | None = None
     sample_payloads_uri: str | None = None
     baseline_uri: str | None = None
     training_job_name: str | None = None
@@ -194,12 +199,15 @@ class RetireResult(BaseModel):
 
 
 class LineageNode(BaseModel):
-    """A node of the lineage graph: a version, a dataset, a training job or a pipeline execution."""
+    """A node of the lineage graph: a version, a dataset, a training job or a pipeline execution, and
+    upstream of a data module dataset version its inputs, transformations, feature group versions and
+    sources (`missing: true` in `attributes` when the data module no longer has it)."""
 
     id: str
     kind: str
     label: str
-    attributes: dict[str, str | int | float | None] = Field(default_factory=dict)
+    # bool before int: pydantic would otherwise turn `missing: true` into 1.
+    attributes: dict[str, str | bool | int | float | None] = Field(default_factory=dict)
 
 
 class LineageEdge(BaseModel):

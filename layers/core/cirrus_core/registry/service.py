@@ -37,6 +37,7 @@ from cirrus_core.errors import (
 from cirrus_core.events import LifecycleEvent
 from cirrus_core.pagination import decode_token, encode_token
 from cirrus_core.registry.artifacts import check_s3_uri
+from cirrus_core.registry.data_lineage import DatasetKey, UpstreamWalker, dataset_node_id, pinned_dataset
 from cirrus_core.registry.models import (
     ApprovalStatus,
     Environment,
@@ -107,6 +108,7 @@ class RegistryService:
         artifact_buckets: frozenset[str],
         *,
         baseline_buckets: frozenset[str] | None = None,
+        data_lineage: UpstreamWalker | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
         max_attempts: int = 60,
@@ -116,6 +118,8 @@ class RegistryService:
         self._artifact_buckets = artifact_buckets
         # Where drift baselines may live: the artifact buckets, plus the monitoring bucket if any.
         self._baseline_buckets = artifact_buckets if baseline_buckets is None else baseline_buckets
+        # Without the data module's table, versions trained on its datasets show them as missing.
+        self._data_lineage = data_lineage if data_lineage is not None else UpstreamWalker(None)
         self._clock = clock
         self._sleep = sleep
         self._max_attempts = max_attempts
@@ -175,6 +179,7 @@ class RegistryService:
                 training_metadata=request.training_metadata,
                 artifact_location=request.artifact_location,
                 dataset_uri=request.dataset_uri,
+                data_source=request.data_source,
                 sample_payloads_uri=request.sample_payloads_uri,
                 baseline_uri=request.baseline_uri,
                 training_job_name=request.training_job_name,
@@ -299,7 +304,8 @@ class RegistryService:
         )
 
     def lineage(self, model_id: str, version: int | None, caller: Caller) -> Lineage:
-        """The provenance graph of a model's versions, or of one version and its ancestors."""
+        """The provenance graph of a model's versions, or of one version and its ancestors, with the
+        data module's lineage upstream of each dataset version they were trained on."""
         authorize(caller.principal, "GetLineage", Resource.model(model_id))
         self._require_model(model_id)
         versions = {v.version: v for v in self._repository.iter_versions(model_id, None, 100)}
@@ -314,35 +320,44 @@ class RegistryService:
             versions = chain
         nodes: dict[str, LineageNode] = {}
         edges: list[LineageEdge] = []
+        data_roots: list[DatasetKey] = []
         for number in sorted(versions):
             item = versions[number]
             node_id = f"version:{number}"
+            attributes: dict[str, str | bool | int | float | None] = {
+                "approval_status": item.approval_status.value,
+                "artifact_location": item.artifact_location,
+                "created_by": item.created_by,
+                "created_at": item.created_at.isoformat(),
+            }
+            if item.data_source is not None:
+                attributes["data_source"] = item.data_source
             nodes[node_id] = LineageNode(
-                id=node_id,
-                kind="model_version",
-                label=f"{model_id} v{number}",
-                attributes={
-                    "approval_status": item.approval_status.value,
-                    "artifact_location": item.artifact_location,
-                    "created_by": item.created_by,
-                    "created_at": item.created_at.isoformat(),
-                },
+                id=node_id, kind="model_version", label=f"{model_id} v{number}", attributes=attributes
             )
-            dataset_key = item.dataset_uri or item.training_metadata.dataset_version
-            dataset_id = f"dataset:{dataset_key}"
-            nodes.setdefault(
-                dataset_id,
-                LineageNode(
-                    id=dataset_id,
-                    kind="dataset",
-                    label=item.training_metadata.dataset_version,
-                    attributes={
-                        "dataset_version": item.training_metadata.dataset_version,
-                        "uri": item.dataset_uri,
-                    },
-                ),
-            )
-            edges.append(LineageEdge(source=node_id, target=dataset_id, relation="trained_on"))
+            pinned = pinned_dataset(item.training_metadata.dataset_version)
+            if pinned is not None:
+                # A data module dataset version: the walk below adds it and what lies upstream of it.
+                data_roots.append(pinned)
+                edges.append(
+                    LineageEdge(source=node_id, target=dataset_node_id(pinned), relation="trained_on")
+                )
+            else:
+                dataset_key = item.dataset_uri or item.training_metadata.dataset_version
+                dataset_id = f"dataset:{dataset_key}"
+                nodes.setdefault(
+                    dataset_id,
+                    LineageNode(
+                        id=dataset_id,
+                        kind="dataset",
+                        label=item.training_metadata.dataset_version,
+                        attributes={
+                            "dataset_version": item.training_metadata.dataset_version,
+                            "uri": item.dataset_uri,
+                        },
+                    ),
+                )
+                edges.append(LineageEdge(source=node_id, target=dataset_id, relation="trained_on"))
             if item.training_job_name:
                 job_id = f"training_job:{item.training_job_name}"
                 nodes.setdefault(
@@ -360,6 +375,11 @@ class RegistryService:
                         source=node_id, target=f"version:{item.parent_version}", relation="derived_from"
                     )
                 )
+        if data_roots:
+            upstream = self._data_lineage.walk(data_roots)
+            for node in upstream.nodes.values():
+                nodes.setdefault(node.id, node)
+            edges += upstream.edges.values()
         self._record_access(caller, "get_lineage", f"model/{model_id}")
         return Lineage(model_id=model_id, nodes=list(nodes.values()), edges=edges)
 

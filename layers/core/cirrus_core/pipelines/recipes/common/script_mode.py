@@ -174,29 +174,46 @@ def aligned(labels: pd.Series, first: pd.Series) -> bool:
     return bool((labels.astype(str).to_numpy() == first.astype(str).to_numpy()).all())
 
 
+def split_file(directory: Path, split: str) -> Path | None:
+    """A channel's file of a split: `<split>.csv`, else `<split>.parquet`; None when it has neither."""
+    for suffix in (".csv", ".parquet"):
+        path = directory / f"{split}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def read_table(path: Path, nrows: int | None = None) -> pd.DataFrame:
+    """A split file: Parquet by its suffix, else CSV with a header row."""
+    import pandas as pd
+
+    if path.suffix == ".parquet":
+        frame = pd.read_parquet(path)
+        return frame if nrows is None else frame.head(nrows)
+    return pd.read_csv(path, low_memory=False, nrows=nrows)
+
+
 def read_split(
     channels: list[tuple[str, Path]], split: str, target: str, required: bool = True
 ) -> tuple[pd.DataFrame, pd.Series] | None:
     """The split's features from every channel side by side (a name taken twice gets
     `<channel>__` in front), and the target from the first channel; None if the split is absent."""
-    import pandas as pd
-
     features: list[tuple[str, pd.DataFrame]] = []
     labels: pd.Series | None = None
     for name, directory in channels:
-        path = directory / f"{split}.csv"
-        if not path.is_file():
+        path = split_file(directory, split)
+        if path is None:
             if required:
-                raise RecipeError(f"channel {name} has no {split}.csv")
+                raise RecipeError(f"channel {name} has no {split}.csv (nor {split}.parquet)")
             return None
-        frame = pd.read_csv(path, low_memory=False)
+        frame = read_table(path)
         if target not in frame.columns:
-            raise RecipeError(f"target column {target!r} is not in {split}.csv of channel {name}")
+            raise RecipeError(f"target column {target!r} is not in {path.name} of channel {name}")
         if labels is None:
             labels = frame[target].reset_index(drop=True)
         elif not aligned(frame[target], labels):
             raise RecipeError(
-                f"{split}.csv of channel {name} does not line up with channel {channels[0][0]}: "
+                f"{path.name} of channel {name} does not line up with channel {channels[0][0]}: "
                 "channels must hold the same rows in the same order"
             )
         features.append((name, frame.drop(columns=[target])))
@@ -325,12 +342,13 @@ def to_frame(data: Any, metadata: dict[str, Any], raw: RawInput | None = None) -
     rows (lists) or one row. Engineered input (the model's feature_columns) is taken as it is; raw
     input (the preprocess input's columns, when the model bundles what the data steps fitted) is
     filled and transformed as the data steps did. Which one a request is, its columns decide:
-    - records whose keys are all raw columns (or the target, ignored) are raw, and must carry every
-      raw column (null or "" for a missing value); else records carrying every feature column are
-      engineered (other keys ignored);
+    - records whose keys are all raw columns (or the target, or a column preprocess excluded: both
+      ignored) are raw, and must carry every raw column (null or "" for a missing value); else
+      records carrying every feature column are engineered (other keys ignored);
     - rows: a first row repeating the raw or the feature column names (a CSV header) says which, and
       is skipped; else the length decides: the raw column count is raw, the feature column count
-      engineered (engineered when the two counts are the same but not the same columns).
+      engineered (engineered when the two counts are the same but not the same columns). Raw rows
+      may also carry the excluded columns where the data had them (header or length), ignored.
     """
     import pandas as pd
 
@@ -359,7 +377,7 @@ def records_frame(items: list[dict[str, Any]], columns: list[str], raw: RawInput
     import pandas as pd
 
     if raw is not None:
-        accepted = set(raw.columns) | {raw.target}
+        accepted = set(raw.columns) | raw.ignored
         if all(set(item) <= accepted for item in items):
             for number, item in enumerate(items):
                 missing = [column for column in raw.columns if column not in item]
@@ -377,7 +395,7 @@ def records_frame(items: list[dict[str, Any]], columns: list[str], raw: RawInput
             continue
         if raw is None:
             raise RequestError(f"record {number} lacks feature columns: {listed(missing)}")
-        unknown = [str(key) for key in item if key not in raw.columns and key != raw.target]
+        unknown = [str(key) for key in item if key not in raw.columns and key not in raw.ignored]
         if not unknown:  # a raw record among engineered ones
             raise RequestError(
                 f"record {number} lacks feature columns: {listed(missing)} (one request carries raw "
@@ -399,17 +417,26 @@ def rows_frame(items: list[list[Any]], columns: list[str], raw: RawInput | None)
 
     first = [str(value) for value in items[0]]
     raw_columns = raw.columns if raw is not None else None
+    # Raw rows as the data had them, excluded columns included (None when preprocess excluded none).
+    wide = raw.input_columns if raw is not None and raw.excluded else None
+    is_wide = False
     if first == columns and first != raw_columns:
         is_raw, items = False, items[1:]
     elif raw_columns is not None and first == raw_columns:
         is_raw, items = True, items[1:]
+    elif wide is not None and first == wide:
+        is_raw, is_wide, items = True, True, items[1:]
     elif raw_columns is not None and len(first) == len(raw_columns):
         is_raw = len(first) != len(columns) or raw_columns == columns
+    elif wide is not None and len(first) == len(wide) and len(first) != len(columns):
+        is_raw = is_wide = True
     else:
         is_raw = False
     if not items:
         raise RequestError("the input holds no rows")
-    expected = raw_columns if is_raw and raw_columns is not None else columns
+    expected = wide if is_wide and wide is not None else columns
+    if is_raw and not is_wide and raw_columns is not None:
+        expected = raw_columns
     for number, item in enumerate(items):
         if len(item) != len(expected):
             takes = f"the model takes {len(columns)}: {listed(columns)}"
@@ -418,11 +445,14 @@ def rows_frame(items: list[list[Any]], columns: list[str], raw: RawInput | None)
                     f"the model takes {len(raw_columns)} raw values ({listed(raw_columns)}) or "
                     f"{len(columns)} engineered values ({listed(columns)})"
                 )
+            if wide is not None:
+                takes += f", or {len(wide)} raw values with the excluded columns ({listed(wide)})"
             raise RequestError(f"row {number} has {len(item)} values; {takes}")
     frame = pd.DataFrame([list(item) for item in items], dtype=object)
     frame.columns = list(expected)
     if is_raw and raw is not None:
-        return raw.engineer(blanks_as_missing(frame), columns)
+        # The excluded columns' values are dropped unread: the model never saw them.
+        return raw.engineer(blanks_as_missing(frame[raw.columns]), columns)
     return blanks_as_missing(frame)
 
 
@@ -439,6 +469,8 @@ class RawInput:
     filled with preprocess's train-split fill values, then each channel's fitted transforms applied
     in order (none for a channel that is preprocess's output itself), the channels joined as
     training joined them. `transforms` is the feature_transforms module, which shipped beside this one.
+    The columns preprocess excluded (`exclude_columns`) are no raw columns: a request may still carry
+    them, and they are ignored.
     """
 
     def __init__(
@@ -452,6 +484,17 @@ class RawInput:
         self.columns = [str(column["name"]) for column in described]
         self.numeric = {str(column["name"]) for column in described if column.get("role") == "numeric"}
         self.fills = {str(column["name"]): column.get("fill_value") for column in described}
+        self.excluded = [str(name) for name in schema.get("excluded_columns") or []]
+        # What a request may carry besides the raw columns, unread.
+        self.ignored = {self.target, *self.excluded}
+        # The data's columns in the order preprocess read them, the target left out.
+        order = [str(name) for name in schema.get("input_columns") or []]
+        wanted = set(self.columns) | set(self.excluded)
+        self.input_columns = (
+            [name for name in order if name in wanted]
+            if wanted <= set(order)
+            else [*self.columns, *self.excluded]
+        )
         self.channels = channels
         self.transforms = transforms
 
@@ -554,7 +597,10 @@ def bundle_raw_input(
         return None, f"the bundled transforms do not apply to the raw columns: {error!r}"
     for position, (name, directory) in enumerate(channels):
         part = made[position][1]
-        held = [str(column) for column in pd.read_csv(directory / "train.csv", nrows=0).columns]
+        train_file = split_file(directory, "train")
+        if train_file is None:
+            return None, f"channel {name} has no train split"
+        held = [str(column) for column in read_table(train_file, nrows=0).columns]
         if [str(column) for column in part.columns] != [column for column in held if column != target]:
             return None, f"channel {name}: its transforms do not make the columns its splits hold"
 
@@ -574,6 +620,7 @@ def bundle_raw_input(
         "categorical_columns": [column for column in raw.columns if column not in raw.numeric],
         "fill_values": raw.fills,
         "target_column": raw.target,
+        "excluded_columns": raw.excluded,
         "channels": summary_channels,
     }, None
 

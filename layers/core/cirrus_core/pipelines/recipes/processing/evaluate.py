@@ -5,7 +5,8 @@ A SageMaker Processing script, run as `python3 /opt/ml/processing/input/code/eva
 - `/opt/ml/processing/input/sourcedir/sourcedir.tar.gz`: the training code; its entry point
   (parameter `entry_point`, default `train.py`) is imported, never run as a script, so its training
   (under `if __name__ == "__main__"`) does not start; without a sourcedir the archive's `code/` serves;
-- `/opt/ml/processing/input/data/<channel>/test.csv` for each data channel the training job had.
+- `/opt/ml/processing/input/data/<channel>/test.csv` (or `test.parquet`) for each data channel the
+  training job had.
 
 The test split goes through the model exactly as an endpoint would serve it: the entry point's
 `model_fn`, then `input_fn` (CSV rows without a header, in the model's feature order), `predict_fn`
@@ -108,16 +109,18 @@ def read_test(data: Path, channels: list[str], target: str) -> tuple[pd.DataFram
     seen: set[str] = set()
     for name in channels:
         path = data / name / "test.csv"
+        if not path.is_file() and (data / name / "test.parquet").is_file():
+            path = data / name / "test.parquet"
         if not path.is_file():
-            raise RecipeError(f"channel {name} has no test.csv")
-        frame = pd.read_csv(path, low_memory=False)
+            raise RecipeError(f"channel {name} has no test.csv (nor test.parquet)")
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, low_memory=False)
         if target not in frame.columns:
-            raise RecipeError(f"target column {target!r} is not in test.csv of channel {name}")
+            raise RecipeError(f"target column {target!r} is not in {path.name} of channel {name}")
         if labels is None:
             labels = frame[target].reset_index(drop=True)
         elif len(frame) != len(labels):
             raise RecipeError(
-                f"test.csv of channel {name} does not have the same rows as channel {channels[0]}"
+                f"{path.name} of channel {name} does not have the same rows as channel {channels[0]}"
             )
         frame = frame.drop(columns=[target]).reset_index(drop=True)
         frame.columns = [f"{name}__{column}" if column in seen else str(column) for column in frame.columns]

@@ -2,8 +2,10 @@
 
 A SageMaker Processing script, run as `python3 /opt/ml/processing/input/code/preprocess.py`:
 
-- reads every CSV under `/opt/ml/processing/input/data/source/` (one object or a whole prefix) and
-  concatenates them;
+- reads every CSV and Parquet file under `/opt/ml/processing/input/data/source/` (one object or a
+  whole prefix), or exactly the files `_source_files` lists (a dataset version's parts, relative to
+  that directory), and concatenates them;
+- drops the columns `exclude_columns` names (ids, timestamps: not features), before anything else;
 - drops the rows whose target is missing;
 - splits the rows into train, validation and test, stratified by class for classification when every
   class has enough rows for each split;
@@ -14,7 +16,8 @@ A SageMaker Processing script, run as `python3 /opt/ml/processing/input/code/pre
 
 Parameters (`/opt/ml/processing/input/config/parameters.json`): `target_column` ("label"), `task`
 ("classification" or "regression"), `seed` (42), `validation_fraction` (0.15), `test_fraction`
-(0.15). A refusal (no data, no target column, bad parameters) is written to
+(0.15), `exclude_columns` (none: a list of column names, or the names comma-separated). A refusal
+(no data, no target column, an excluded column the data lacks, bad parameters) is written to
 `/opt/ml/output/message` and the script exits with status 1.
 
 Runs on the SageMaker scikit-learn image (Python 3.8+, pandas 1.x or later): no newer syntax.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,6 +47,9 @@ if TYPE_CHECKING:
 TASKS = ("classification", "regression")
 SPLITS = ("train", "validation", "test")
 CSV_SUFFIXES = (".csv", ".csv.gz")
+PARQUET_SUFFIXES = (".parquet",)
+# The parameter naming a dataset version's parts (cirrus_core.pipelines.prepare.SOURCE_FILES_PARAMETER).
+SOURCE_FILES = "_source_files"
 
 
 # -- the container's paths and parameters ------------------------------------------------------------
@@ -72,26 +79,83 @@ def integer_parameter(params: dict[str, Any], name: str, default: int) -> int:
     return int(value)
 
 
+def columns_parameter(params: dict[str, Any], name: str, target: str) -> list[str]:
+    """Column names: a JSON list, or text of comma-separated names (what a step parameter can hold);
+    distinct, and never the target."""
+    raw = params.get(name)
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        names = [part.strip() for part in raw.split(",") if part.strip()]
+    elif isinstance(raw, list) and all(isinstance(item, str) and item.strip() for item in raw):
+        names = [item.strip() for item in raw]
+    else:
+        raise RecipeError(f"parameter {name} must be a list of column names, not {raw!r}")
+    repeated = sorted({column for column in names if names.count(column) > 1})
+    if repeated:
+        raise RecipeError(f"parameter {name} lists {', '.join(map(repr, repeated))} more than once")
+    if target in names:
+        raise RecipeError(f"parameter {name} names the target column {target!r}: it cannot be excluded")
+    return names
+
+
 # -- reading ------------------------------------------------------------------------------------------
 
 
-def source_files(source: Path) -> list[Path]:
-    """The CSV files under the source (by name, recursively); any regular file when none is named .csv."""
+def source_files(source: Path, listed: Any = None) -> list[Path]:
+    """The files to read: exactly `listed` (paths relative to the source) when given, else the CSV
+    and Parquet files under the source (by name, recursively), or any regular file when none is so named."""
+    if listed is not None:
+        return listed_files(source, listed)
     if not source.is_dir():
         return []
     files = sorted(path for path in source.rglob("*") if path.is_file() and not path.name.startswith("."))
-    named = [path for path in files if path.name.lower().endswith(CSV_SUFFIXES)]
+    named = [path for path in files if path.name.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES)]
     return named or files
+
+
+def listed_files(source: Path, listed: Any) -> list[Path]:
+    """The parts a dataset version lists, in its order; one missing or outside the source is refused."""
+    if not isinstance(listed, list) or not all(isinstance(item, str) and item for item in listed):
+        raise RecipeError(f"parameter {SOURCE_FILES} must be a list of file paths")
+    files = []
+    for item in listed:
+        if item.startswith("/") or ".." in item.split("/"):
+            raise RecipeError(f"{SOURCE_FILES} names {item!r}, which is not inside the data source")
+        path = source / item
+        if not path.is_file():
+            raise RecipeError(f"the dataset version's part {item!r} is missing from the data source")
+        files.append(path)
+    return files
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet part as CSV would have read it: times as ISO 8601 text, decimals as floats."""
+    frame = pd.read_parquet(path)
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            text = values.map(lambda value: value.isoformat() if not pd.isna(value) else None)
+            frame[column] = text.astype(object)
+        elif values.dtype == object:
+            present = values.dropna()
+            if len(present) and all(isinstance(value, Decimal) for value in present):
+                numbers = values.map(lambda value: None if value is None else float(value))
+                frame[column] = pd.to_numeric(numbers)
+    return frame
 
 
 def read_source(files: list[Path]) -> pd.DataFrame:
     """Every file's rows, concatenated (columns missing from a file are empty in its rows)."""
     frames = []
     for path in files:
-        try:
-            frame = pd.read_csv(path, low_memory=False)
-        except pd.errors.EmptyDataError:
-            continue
+        if path.name.lower().endswith(PARQUET_SUFFIXES):
+            frame = read_parquet(path)
+        else:
+            try:
+                frame = pd.read_csv(path, low_memory=False)
+            except pd.errors.EmptyDataError:
+                continue
         frame.columns = [str(column).strip() for column in frame.columns]
         frames.append(frame)
     if not frames:
@@ -185,6 +249,7 @@ def fill_values(train: pd.DataFrame, target: str) -> dict[str, Any]:
 def preprocess(root: Path, params: dict[str, Any]) -> None:
     """Read, clean, split, impute and write (see the module docstring)."""
     target = text_parameter(params, "target_column", "label")
+    excluded = columns_parameter(params, "exclude_columns", target)
     task = choice_parameter(params, "task", TASKS, "classification")
     seed = integer_parameter(params, "seed", 42)
     validation_fraction = number_parameter(params, "validation_fraction", 0.15, 0.0, 0.9)
@@ -196,15 +261,26 @@ def preprocess(root: Path, params: dict[str, Any]) -> None:
         )
 
     source = root / "processing" / "input" / "data" / "source"
-    files = source_files(source)
+    files = source_files(source, params.get(SOURCE_FILES))
     if not files:
-        raise RecipeError("the data source is empty: no CSV files were found under it")
+        raise RecipeError("the data source is empty: no CSV or Parquet files were found under it")
     data = read_source(files)
     if data.empty:
         raise RecipeError(f"the data source is empty: {len(files)} file(s) but no rows")
     if target not in data.columns:
         columns = ", ".join(map(str, data.columns[:20]))
         raise RecipeError(f"target column {target!r} is not in the data; its columns are: {columns}")
+    absent = [column for column in excluded if column not in data.columns]
+    if absent:
+        columns = ", ".join(map(str, data.columns[:20]))
+        names = ", ".join(map(repr, absent))
+        raise RecipeError(
+            f"exclude_columns names {names}, which {'is' if len(absent) == 1 else 'are'} not in the "
+            f"data; its columns are: {columns}"
+        )
+    # The order the data came in, before the excluded columns go: a request in that shape is still served.
+    input_columns = [str(column) for column in data.columns]
+    data = data.drop(columns=excluded)
     rows_in = len(data)
     data = data[data[target].notna()].reset_index(drop=True)
     dropped = rows_in - len(data)
@@ -236,6 +312,8 @@ def preprocess(root: Path, params: dict[str, Any]) -> None:
         "test_fraction": test_fraction,
         "stratified": stratified,
         "sources": [path.relative_to(source).as_posix() for path in files],
+        "input_columns": input_columns,
+        "excluded_columns": excluded,
         "rows": {
             "input": rows_in,
             "dropped_missing_target": dropped,
@@ -262,6 +340,8 @@ def preprocess(root: Path, params: dict[str, Any]) -> None:
     (output / SCHEMA_FILE).write_text(json.dumps(schema, indent=2, default=str) + "\n", encoding="utf-8")
     counts = ", ".join(f"{split} {len(frame)}" for split, frame in splits.items())
     print(f"preprocess: {rows_in} rows from {len(files)} file(s), {dropped} without a target; {counts}")
+    if excluded:
+        print(f"preprocess: excluded columns {', '.join(excluded)} (not features)")
     if note:
         print(f"preprocess: {note}")
 
