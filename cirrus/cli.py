@@ -1814,3 +1814,7 @@ class _spinner:  # noqa: N801 - used as a context manager, reads as a phrase
     def __exit__(self, *exc: object) -> None:
         if self._tty:
             click.echo("", err=True)
+
+
+# The data group lives in its own module, which adds itself to `cli` (whichever module is imported first).
+import cirrus.cli_data  # noqa: E402, F401

@@ -72,6 +72,31 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
     from datetime import datetime
 
+    from cirrus_core.data.dataset_read_service import (
+        DatasetDetail,
+        DatasetPage,
+        DatasetSample,
+        DatasetVersionPage,
+    )
+    from cirrus_core.data.datasets import DatasetVersion
+    from cirrus_core.data.feature_models import (
+        FeatureGroupPage,
+        FeatureGroupVersionResult,
+        FeatureGroupView,
+        IngestionJob,
+        MaterializationJob,
+        OnlineFeatures,
+    )
+    from cirrus_core.data.features import FeatureGroupVersion
+    from cirrus_core.data.snapshots import SnapshotJob
+    from cirrus_core.data.sources import CreateSourceRequest, SourcePage, SourceTestResult, SourceView
+    from cirrus_core.data.training_sets import CreateTrainingSetRequest, TrainingSet
+    from cirrus_core.data.transformations import (
+        PutTransformationRequest,
+        Transformation,
+        TransformationPage,
+        TransformationRun,
+    )
     from cirrus_core.pipelines.definition import PipelineDefinitionRequest
     from cirrus_core.registry.bodies import RegisterModelRequest
 
@@ -770,6 +795,263 @@ class CirrusClient:
         )
         if response.status_code >= 400:
             raise _api_error(response)
+
+    # -- data -------------------------------------------------------------------------------------
+    # Sources, datasets, transformations and the feature store (docs/data.md, "API"). Their models are
+    # imported where used: `import cirrus.client` stays quick for tools that never touch data.
+
+    def create_data_source(
+        self, request: CreateSourceRequest | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> SourceView:
+        """Register a source `{name, type, connection, options?, description?}` (system_config).
+
+        Its secret fields (a password, a MongoDB uri) are stored in Secrets Manager and never returned.
+        """
+        from cirrus_core.data.sources import SourceView
+
+        body = request.model_dump(mode="json") if isinstance(request, BaseModel) else dict(request)
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        return self._call("POST", "/data/sources", SourceView, json=body, headers=headers)
+
+    def list_data_sources(self, *, limit: int = 50, next_token: str | None = None) -> SourcePage:
+        """Data sources by name (no secrets)."""
+        from cirrus_core.data.sources import SourcePage
+
+        params = _query(limit=limit, next_token=next_token)
+        return self._call("GET", "/data/sources", SourcePage, params=params)
+
+    def get_data_source(self, name: str) -> SourceView:
+        from cirrus_core.data.sources import SourceView
+
+        return self._call("GET", f"/data/sources/{_seg(name)}", SourceView)
+
+    def delete_data_source(self, name: str) -> None:
+        """Delete a source (system_config); its secret is scheduled for deletion, its datasets stay."""
+        self._call_no_content("DELETE", f"/data/sources/{_seg(name)}")
+
+    def test_data_source(self, name: str) -> SourceTestResult:
+        """Connect and run a trivial request: `ok` and `latency_ms`, or the driver's `error`."""
+        from cirrus_core.data.sources import SourceTestResult
+
+        return self._call("POST", f"/data/sources/{_seg(name)}/test", SourceTestResult)
+
+    def create_snapshot(
+        self,
+        dataset: str,
+        source: str,
+        *,
+        table: str | None = None,
+        query: str | None = None,
+        filter: Mapping[str, Any] | None = None,
+        projection: Mapping[str, Any] | None = None,
+        prefix: str | None = None,
+        format: str | None = None,
+        incremental: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> SnapshotJob:
+        """Start reading `source` into the next version of `dataset`: `table` or `query` (SQL, CQL),
+        `table` with `filter`/`projection` (mongodb) or `prefix` with `format` (s3);
+        `incremental={"watermark_column": ...}` reads only what is newer than the previous version."""
+        from cirrus_core.data.snapshots import SnapshotJob
+
+        fields: dict[str, Any] = {
+            "table": table,
+            "query": query,
+            "filter": dict(filter) if filter is not None else None,
+            "projection": dict(projection) if projection is not None else None,
+            "prefix": prefix,
+            "format": format,
+            "incremental": dict(incremental) if incremental is not None else None,
+            "description": description,
+        }
+        body = {"source": source, **{name: value for name, value in fields.items() if value is not None}}
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        path = f"/data/datasets/{_seg(dataset)}/snapshots"
+        return self._call("POST", path, SnapshotJob, json=body, headers=headers)
+
+    def get_snapshot_job(self, dataset: str, job_id: str) -> SnapshotJob:
+        """A snapshot job: queued, running, succeeded (with its row count) or failed (with its error)."""
+        from cirrus_core.data.snapshots import SnapshotJob
+
+        return self._call("GET", f"/data/datasets/{_seg(dataset)}/snapshots/{_seg(job_id)}", SnapshotJob)
+
+    def list_datasets(self, *, limit: int = 50, next_token: str | None = None) -> DatasetPage:
+        """Datasets by name."""
+        from cirrus_core.data.dataset_read_service import DatasetPage
+
+        params = _query(limit=limit, next_token=next_token)
+        return self._call("GET", "/data/datasets", DatasetPage, params=params)
+
+    def get_dataset(self, name: str) -> DatasetDetail:
+        """A dataset: its producer, its latest version and its latest ready version."""
+        from cirrus_core.data.dataset_read_service import DatasetDetail
+
+        return self._call("GET", f"/data/datasets/{_seg(name)}", DatasetDetail)
+
+    def list_dataset_versions(
+        self, name: str, *, limit: int = 50, next_token: str | None = None
+    ) -> DatasetVersionPage:
+        """A dataset's versions, newest first."""
+        from cirrus_core.data.dataset_read_service import DatasetVersionPage
+
+        params = _query(limit=limit, next_token=next_token)
+        return self._call("GET", f"/data/datasets/{_seg(name)}/versions", DatasetVersionPage, params=params)
+
+    def get_dataset_version(self, name: str, version: int) -> DatasetVersion:
+        """One version with its schema, row count, content hash, files and lineage."""
+        from cirrus_core.data.datasets import DatasetVersion
+
+        return self._call("GET", f"/data/datasets/{_seg(name)}/versions/{version}", DatasetVersion)
+
+    def dataset_sample(self, name: str, version: int, *, limit: int = 20) -> DatasetSample:
+        """The first `limit` rows of a ready version."""
+        from cirrus_core.data.dataset_read_service import DatasetSample
+
+        path = f"/data/datasets/{_seg(name)}/versions/{version}/sample"
+        return self._call("GET", path, DatasetSample, params=_query(limit=limit))
+
+    def put_transformation(
+        self, name: str, spec: PutTransformationRequest | Mapping[str, Any]
+    ) -> Transformation:
+        """Declare (or replace) a transformation: `{inputs, output, runtime?, sql | python | processor,
+        parameters?, description?}`."""
+        from cirrus_core.data.transformations import Transformation
+
+        body = spec.model_dump(mode="json", exclude_none=True) if isinstance(spec, BaseModel) else dict(spec)
+        return self._call("PUT", f"/data/transformations/{_seg(name)}", Transformation, json=body)
+
+    def list_transformations(self, *, limit: int = 50, next_token: str | None = None) -> TransformationPage:
+        """Transformations by name."""
+        from cirrus_core.data.transformations import TransformationPage
+
+        params = _query(limit=limit, next_token=next_token)
+        return self._call("GET", "/data/transformations", TransformationPage, params=params)
+
+    def get_transformation(self, name: str) -> Transformation:
+        from cirrus_core.data.transformations import Transformation
+
+        return self._call("GET", f"/data/transformations/{_seg(name)}", Transformation)
+
+    def run_transformation(self, name: str, *, idempotency_key: str | None = None) -> TransformationRun:
+        """Pin each input to a ready version and start making the output's next version (running)."""
+        from cirrus_core.data.transformations import TransformationRun
+
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        path = f"/data/transformations/{_seg(name)}/runs"
+        return self._call("POST", path, TransformationRun, headers=headers)
+
+    def get_transformation_run(self, name: str, run_id: str) -> TransformationRun:
+        """A run: its pinned inputs, its output version, and its row count or failure."""
+        from cirrus_core.data.transformations import TransformationRun
+
+        path = f"/data/transformations/{_seg(name)}/runs/{_seg(run_id)}"
+        return self._call("GET", path, TransformationRun)
+
+    def put_feature_group(
+        self, group: str, definition: Mapping[str, Any], *, new_version: bool = False
+    ) -> FeatureGroupVersionResult:
+        """Create a feature group or store its definition's next version; `change` says which (created,
+        additive, breaking, or unchanged). A breaking change needs `new_version=True` (else 422)."""
+        from cirrus_core.data.feature_models import FeatureGroupVersionResult
+
+        body = {"name": group, **dict(definition)}
+        if new_version:
+            body["new_version"] = True
+        path = f"/data/features/{_seg(group)}"
+        return self._call("PUT", path, FeatureGroupVersionResult, json=body)
+
+    def list_feature_groups(self, *, limit: int = 50, next_token: str | None = None) -> FeatureGroupPage:
+        """Feature groups by name, each with its latest version."""
+        from cirrus_core.data.feature_models import FeatureGroupPage
+
+        params = _query(limit=limit, next_token=next_token)
+        return self._call("GET", "/data/features", FeatureGroupPage, params=params)
+
+    def get_feature_group(self, group: str) -> FeatureGroupView:
+        """A feature group with its latest version's definition."""
+        from cirrus_core.data.feature_models import FeatureGroupView
+
+        return self._call("GET", f"/data/features/{_seg(group)}", FeatureGroupView)
+
+    def get_feature_group_version(self, group: str, version: int) -> FeatureGroupVersion:
+        from cirrus_core.data.features import FeatureGroupVersion
+
+        return self._call("GET", f"/data/features/{_seg(group)}/versions/{version}", FeatureGroupVersion)
+
+    def ingest_features(
+        self,
+        group: str,
+        dataset: str,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> IngestionJob:
+        """Ingest a ready dataset version (`dataset:<name>[@<version>]`) into the group's offline store,
+        at group version `version` (default: the latest)."""
+        from cirrus_core.data.feature_models import IngestionJob
+
+        body: dict[str, Any] = {"dataset": dataset}
+        if version is not None:
+            body["version"] = version
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        path = f"/data/features/{_seg(group)}/ingestions"
+        return self._call("POST", path, IngestionJob, json=body, headers=headers)
+
+    def get_ingestion(self, group: str, ingestion_id: str) -> IngestionJob:
+        from cirrus_core.data.feature_models import IngestionJob
+
+        path = f"/data/features/{_seg(group)}/ingestions/{_seg(ingestion_id)}"
+        return self._call("GET", path, IngestionJob)
+
+    def materialize_features(
+        self, group: str, *, version: int | None = None, idempotency_key: str | None = None
+    ) -> MaterializationJob:
+        """Copy every entity's latest offline row to the online store."""
+        from cirrus_core.data.feature_models import MaterializationJob
+
+        body: dict[str, Any] = {} if version is None else {"version": version}
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        path = f"/data/features/{_seg(group)}/materializations"
+        return self._call("POST", path, MaterializationJob, json=body, headers=headers)
+
+    def get_materialization(self, group: str, materialization_id: str) -> MaterializationJob:
+        """A materialisation: its status, then the entities found and the online rows written and skipped."""
+        from cirrus_core.data.feature_models import MaterializationJob
+
+        path = f"/data/features/{_seg(group)}/materializations/{_seg(materialization_id)}"
+        return self._call("GET", path, MaterializationJob)
+
+    def online_features(
+        self, group: str, entity: str, *, features: Sequence[str] | None = None
+    ) -> OnlineFeatures:
+        """An entity's latest feature values, all or only `features` (404 entity_not_found when it has
+        no row)."""
+        from cirrus_core.data.feature_models import OnlineFeatures
+
+        params = _query(entity=entity, features=",".join(features) if features else None)
+        path = f"/data/features/{_seg(group)}/online"
+        return self._call("GET", path, OnlineFeatures, params=params)
+
+    def create_training_set(
+        self, request: CreateTrainingSetRequest | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> TrainingSet:
+        """Start building a point-in-time training set: `{dataset, labels: {dataset, label_time},
+        feature_groups: [{group, version?, features?, max_age?, prefix?, entity_column?}]}`."""
+        from cirrus_core.data.training_sets import TrainingSet
+
+        if isinstance(request, BaseModel):
+            body = request.model_dump(mode="json", exclude_none=True)
+        else:
+            body = dict(request)
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        return self._call("POST", "/data/training-sets", TrainingSet, json=body, headers=headers)
+
+    def get_training_set(self, training_set_id: str) -> TrainingSet:
+        """A training set: building, ready (with its dataset version, rows and hash) or failed."""
+        from cirrus_core.data.training_sets import TrainingSet
+
+        return self._call("GET", f"/data/training-sets/{_seg(training_set_id)}", TrainingSet)
 
 
 def _api_error(response: requests.Response) -> CirrusApiError:
