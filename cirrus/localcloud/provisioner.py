@@ -389,17 +389,6 @@ def _plan(template: Mapping[str, Any], given: Mapping[str, str], pseudo: PseudoP
     resources = template.get("Resources")
     if not isinstance(resources, Mapping) or not resources:
         raise TemplateError("The template declares no resources")
-    unsupported = [
-        f"{logical_id} ({resource.get('Type')})"
-        for logical_id, resource in resources.items()
-        if resource.get("Type") not in HANDLERS
-    ]
-    if unsupported:
-        raise TemplateError(
-            "Resource types the local provisioner does not support: "
-            + ", ".join(unsupported)
-            + f". Supported: {', '.join(sorted(HANDLERS))}"
-        )
     parameters = resolve_parameters(template.get("Parameters", {}), given)
     conditions = evaluate_conditions(template.get("Conditions", {}), pseudo=pseudo, parameters=parameters)
     skipped: set[str] = set()
@@ -410,8 +399,24 @@ def _plan(template: Mapping[str, Any], given: Mapping[str, str], pseudo: PseudoP
                 raise TemplateError(f"Resource {logical_id} names an undeclared condition {condition!r}")
             if not conditions[condition]:
                 skipped.add(logical_id)
+    # A resource whose condition is false is never created here, as in CloudFormation: its type need
+    # not be one the local cloud supports (the Glue job and EMR application of Spark transformations,
+    # the stream consumers' event source mappings), and its properties are not checked.
+    unsupported = [
+        f"{logical_id} ({resource.get('Type')})"
+        for logical_id, resource in resources.items()
+        if logical_id not in skipped and resource.get("Type") not in HANDLERS
+    ]
+    if unsupported:
+        raise TemplateError(
+            "Resource types the local provisioner does not support: "
+            + ", ".join(unsupported)
+            + f". Supported: {', '.join(sorted(HANDLERS))}"
+        )
     dependencies = resource_dependencies(resources, list(parameters))
     for logical_id, resource in resources.items():
+        if logical_id in skipped:
+            continue
         _check_attributes(logical_id, resource.get("Properties", {}), resources)
         HANDLERS[resource["Type"]].validate(logical_id, resource.get("Properties", {}))
     order = [logical_id for logical_id in creation_order(dependencies) if logical_id not in skipped]
@@ -432,7 +437,9 @@ def _check_attributes(logical_id: str, properties: Any, resources: Mapping[str, 
         resource = resources.get(target)
         if resource is None:
             continue  # a parameter or pseudo parameter written ${Name.Part}: resolved later
-        handler = HANDLERS[resource["Type"]]
+        handler = HANDLERS.get(resource["Type"])
+        if handler is None:
+            continue  # a conditional resource of a type never created locally (only in an untaken branch)
         if attribute not in handler.attributes:
             raise TemplateError(
                 f"{logical_id}: Fn::GetAtt {target}.{attribute}: {resource['Type']} provides "

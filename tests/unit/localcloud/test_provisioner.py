@@ -37,6 +37,13 @@ def _template_resources() -> dict[str, Any]:
     return dict(yaml_parse(TEMPLATE.read_text())["Resources"])
 
 
+# Conditions of resources the local cloud never creates: the stream consumers need a Kinesis stream or
+# an MSK cluster the user brings, and Spark transformations run on Glue or EMR Serverless (AWS only).
+AWS_ONLY_CONDITIONS = frozenset(
+    {"HasDataStream", "HasDataKinesisStream", "HasDataKafkaStream", "SparkTransformations"}
+)
+
+
 # ---------------------------------------------------------------------------------------- template.yaml
 
 
@@ -52,14 +59,14 @@ def test_every_template_resource_is_deployed(cirrus: Deployment) -> None:
     }
     assert plain <= set(cirrus.resources)
     for logical_id, resource in declared.items():
-        if resource["Type"] == "AWS::Serverless::Function":
+        if resource["Type"] == "AWS::Serverless::Function" and "Condition" not in resource:
             assert cirrus.resource(logical_id).type_name == "AWS::Lambda::Function"
             assert cirrus.resource(f"{logical_id}Role").type_name == "AWS::IAM::Role"
     # SAM names a layer version after its layer plus a hash of its content.
     layers = sorted(
         layer.logical_id.rstrip("0123456789abcdef") for layer in cirrus.of_type("AWS::Lambda::LayerVersion")
     )
-    assert layers == ["CoreLayer", "ScienceLayer"]
+    assert layers == ["ConnectorsLayer", "CoreLayer", "FramesLayer", "ScienceLayer"]
     assert cirrus.resource("CirrusApi").type_name == "AWS::ApiGateway::RestApi"
 
 
@@ -81,7 +88,11 @@ def test_the_optional_security_resources_deploy_when_their_parameters_are_set(em
     }
     deployment = deploy(emulator, TEMPLATE, parameters=parameters, stack_name=unique("cirrus-federated"))
 
-    conditional = {name for name, resource in _template_resources().items() if "Condition" in resource}
+    conditional = {
+        name
+        for name, resource in _template_resources().items()
+        if "Condition" in resource and resource["Condition"] not in AWS_ONLY_CONDITIONS
+    }
     assert conditional <= set(deployment.resources)
     cognito = emulator.client("cognito-idp")
     pool_id = deployment.physical_id("UserPool")
@@ -312,6 +323,44 @@ def test_an_unsupported_type_is_refused_before_anything_is_created(
     assert not [function for function in functions if function["FunctionName"].startswith(stack)]
     roles = emulator.client("iam").list_roles()["Roles"]
     assert not [role for role in roles if role["RoleName"].startswith(stack)]
+
+
+def test_a_resource_whose_condition_is_false_is_skipped_whatever_its_type(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    # GIVEN a Glue job (a type never created locally) behind a false condition, referred to only in
+    # the untaken branch of an If
+    queue = unique("queue")
+    template = write_project(
+        tmp_path,
+        f"""
+        Parameters:
+          EnableSpark:
+            Type: String
+            Default: "false"
+        Conditions:
+          SparkEnabled: !Equals [!Ref EnableSpark, "true"]
+        Resources:
+          SparkJob:
+            Type: AWS::Glue::Job
+            Condition: SparkEnabled
+            Properties:
+              Command: {{Name: glueetl}}
+          Queue:
+            Type: AWS::SQS::Queue
+            Properties:
+              QueueName: {queue}
+              Tags:
+                - Key: job
+                  Value: !If [SparkEnabled, !Ref SparkJob, "none"]
+        """,
+    )
+
+    # WHEN it is deployed THEN the rest is created and the job is not
+    deployed = deploy(emulator, template, stack_name=unique("conditional"))
+
+    assert queue in " ".join(emulator.client("sqs").list_queues().get("QueueUrls", []))
+    assert "SparkJob" not in deployed.resources
 
 
 def test_an_attribute_no_handler_provides_is_refused_before_creation(
