@@ -65,6 +65,13 @@ TAGS = (
         name="deployments",
         description="Versions on endpoints: deploy with smoke tests and roll back, undeploy.",
     ),
+    Tag(
+        name="data",
+        description=(
+            "Data sources, versioned dataset snapshots, transformations, and the feature store with "
+            "point-in-time training sets."
+        ),
+    ),
 )
 
 

@@ -29,7 +29,7 @@ ENVELOPE_KEYS = {"version", "id", "detail-type", "source", "account", "time", "r
 CORE = ROOT / "layers" / "core" / "cirrus_core"
 
 SCHEMA_FILES = sorted(SCHEMAS.glob("*.v*.json"))
-DETAIL_TYPES = sorted({path.name.split(".v")[0] for path in SCHEMA_FILES})
+DETAIL_TYPES = sorted({path.name.rsplit(".v", 1)[0] for path in SCHEMA_FILES})
 
 
 def emitted_detail_types() -> set[str]:
@@ -112,6 +112,10 @@ SOURCE_MODULES = {
     "edge": "serving",
     "drift": "monitoring",
     "alert": "monitoring",
+    "dataset": "data",
+    "feature_group": "data",
+    "features": "data",
+    "training_set": "data",
 }
 # Detail-types of a family that another module publishes (model.rolled_back comes from both).
 SOURCE_OVERRIDES = {

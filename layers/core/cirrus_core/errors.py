@@ -628,8 +628,31 @@ class TooManyFeedSubscriptions(UnprocessableEntity):
     code = "too_many_subscriptions"
 
 
-# ---------------------------------------------------------------- data: sources (helper: sources)
-# ---------------------------------------------------------------- data: datasets and snapshots (helper: datasets)
+# ---------------------------------------------------------------- data: data sources
+class SourceNotFound(CirrusError):
+    status = 404
+    code = "source_not_found"
+
+
+class SourceExists(Conflict):
+    """A data source of that name exists already (sources are deleted and created, never replaced)."""
+
+    code = "source_exists"
+
+
+class UnknownSourceType(UnprocessableEntity):
+    """A source type Cirrus has no connector for; the details list the types it has."""
+
+    code = "unknown_source_type"
+
+
+class InvalidConnection(UnprocessableEntity):
+    """Connection parameters or options that do not fit the source's type; details name the fields."""
+
+    code = "invalid_connection"
+
+
+# ---------------------------------------------------------------- data: datasets and snapshot jobs
 class DatasetNotFound(CirrusError):
     status = 404
     code = "dataset_not_found"
@@ -662,6 +685,160 @@ class InvalidDatasetReference(UnprocessableEntity):
     code = "invalid_dataset_reference"
 
 
-# ---------------------------------------------------------------- data: streams (helper: streams)
-# ---------------------------------------------------------------- data: transformations (helper: transformations)
-# ---------------------------------------------------------------- data: feature store (helper: features)
+class SnapshotJobNotFound(CirrusError):
+    status = 404
+    code = "snapshot_job_not_found"
+
+
+class InvalidSnapshotRequest(UnprocessableEntity):
+    """A snapshot request whose fields do not fit its source's type; details name the fields."""
+
+    code = "invalid_snapshot_request"
+
+
+class InvalidIncremental(UnprocessableEntity):
+    """An incremental snapshot on a column the dataset does not have, or from a source that cannot."""
+
+    code = "invalid_incremental"
+
+
+class DatasetSourceMismatch(Conflict):
+    """A snapshot into a dataset that was made from another source."""
+
+    code = "dataset_source_mismatch"
+
+
+class SnapshotStepError(CirrusError):
+    """Raised inside a snapshot step on input it cannot read: Step Functions sees the class name."""
+
+    status = 500
+    code = "snapshot_step_error"
+
+
+class SnapshotFailed(CirrusError):
+    """The extraction failed; the message is the source's or driver's, with every secret value removed."""
+
+    status = 500
+    code = "snapshot_failed"
+
+
+# ---------------------------------------------------------------- data: transformations
+class TransformationNotFound(CirrusError):
+    status = 404
+    code = "transformation_not_found"
+
+
+class TransformationRunNotFound(CirrusError):
+    status = 404
+    code = "transformation_run_not_found"
+
+
+class InvalidTransformation(UnprocessableEntity):
+    """A transformation that cannot run as declared (a module that does not parse, a bad runtime)."""
+
+    code = "invalid_transformation"
+
+
+class InvalidTransformationSql(UnprocessableEntity):
+    """SQL that does not parse, is not a single query, or reads something other than its inputs."""
+
+    code = "invalid_sql"
+
+
+class PythonEntrypointMissing(UnprocessableEntity):
+    code = "python_entrypoint_missing"
+
+
+class UnknownProcessor(UnprocessableEntity):
+    """A processor name Cirrus has none of; the details list the ones it has."""
+
+    code = "unknown_processor"
+
+
+class InvalidProcessorParameters(UnprocessableEntity):
+    code = "invalid_processor_parameters"
+
+
+class SparkTransformationsDisabled(UnprocessableEntity):
+    """runtime glue or emr_serverless on a stack deployed without EnableSparkTransformations."""
+
+    code = "spark_transformations_disabled"
+
+
+class TransformationStepError(CirrusError):
+    """A transformation state machine step that cannot go on: the run ends failed with this message."""
+
+    status = 500
+    code = "transformation_step_error"
+
+
+class TransformationFailed(TransformationStepError):
+    """The transformation itself failed: DuckDB refused the SQL, a Python module raised, a processor's
+    column is missing. The message says why and is shown on the run and its version."""
+
+    code = "transformation_failed"
+
+
+# ---------------------------------------------------------------- data: the feature store
+class FeatureGroupNotFound(CirrusError):
+    status = 404
+    code = "feature_group_not_found"
+
+
+class FeatureGroupVersionNotFound(CirrusError):
+    status = 404
+    code = "feature_group_version_not_found"
+
+
+class FeatureIngestionNotFound(CirrusError):
+    status = 404
+    code = "ingestion_not_found"
+
+
+class MaterializationNotFound(CirrusError):
+    status = 404
+    code = "materialization_not_found"
+
+
+class EntityNotFound(CirrusError):
+    """No online row for this entity of the group (never written, or written to another group)."""
+
+    status = 404
+    code = "entity_not_found"
+
+
+class TrainingSetNotFound(CirrusError):
+    status = 404
+    code = "training_set_not_found"
+
+
+class FeatureNotInGroup(UnprocessableEntity):
+    """A request names features the feature group version does not define; details name them."""
+
+    code = "feature_not_in_group"
+
+
+class InvalidEntityKey(UnprocessableEntity):
+    """An entity key that cannot be a value of the group's key column (`abc` for an int64 key)."""
+
+    code = "invalid_entity_key"
+
+
+class IncompatibleFeatureData(UnprocessableEntity):
+    """A dataset that does not fit a feature group version: a column missing, a type that cannot be
+    cast, values that do not cast or nulls where none are allowed; details name every problem."""
+
+    code = "incompatible_feature_data"
+
+
+class InvalidTrainingSetRequest(UnprocessableEntity):
+    """Labels without the named time or entity columns, or output columns that clash; details say which."""
+
+    code = "invalid_training_set"
+
+
+class FeatureJobStepError(CirrusError):
+    """Raised inside a feature job's step: Step Functions sees the class name as the error."""
+
+    status = 500
+    code = "feature_job_step_error"
