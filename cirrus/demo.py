@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import requests
 
 from cirrus.client import CirrusApiError, CirrusClient
+from cirrus.demo_datasets import NOT_FEATURES, data_steps, lineage_step
 from cirrus.demo_report import AlertTrail, Missing, Section, StepOutcome, SummaryData, render_summary
 from cirrus.localcloud.receiver import Receiver, start_receiver
 from cirrus_core.monitoring.destinations import verify
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
+    from cirrus.localcloud.databases import LocalPostgres
     from cirrus_core.alerting.records import DeliveryRecord
     from cirrus_core.metrics.models import MetricHistory
     from cirrus_core.monitoring.models import DriftRun
@@ -357,29 +359,30 @@ def walk(
     upload: Callable[[str, bytes], str],
     download: Callable[[str], bytes],
     inbox: AlertInbox,
+    postgres: LocalPostgres,
 ) -> None:
     """The lifecycle: train, review, deploy through the pipeline, predict, redeploy, a safe rollback."""
     w = walkthrough
-    w.section = Section.TRAINING
-    started = time.perf_counter()
     rows = demo_data().generate(DEMO_ROWS, seed=7, task="classification")
-    source = upload("datasets/demo/transactions.csv", rows.to_csv(index=False).encode())
-    w.record(
-        "anyone: upload the demo dataset (seeded, examples/demo_data.py)",
-        True,
-        f"{len(rows)} card transactions, {rows['label'].mean():.0%} fraud, at {source}",
-        started,
-    )
+    training = data_steps(w, postgres, rows)
+    w.section = Section.TRAINING
+    if training is not None:
+        data: dict[str, Any] = {"data_source": training.reference, "exclude_columns": list(NOT_FEATURES)}
+    else:
+        # The data steps failed (and say so): train from the same rows as a CSV object, so the rest
+        # of the lifecycle still runs.
+        started = time.perf_counter()
+        source = upload("datasets/demo/transactions.csv", rows.to_csv(index=False).encode())
+        w.record(
+            "anyone: upload the demo dataset as CSV instead", True, f"{len(rows)} rows at {source}", started
+        )
+        data = {"data_source": source}
     first_run, first = train_through_pipeline(
         w,
         "ml_engineer",
-        f"train {MODEL} through the training pipeline, to deploy to staging and prod once approved",
-        {
-            "data_source": source,
-            "model_type": "xgboost",
-            "target_accuracy": 0.85,
-            "deploy_to": ["staging", "prod"],
-        },
+        f"train {MODEL} from the training set through the training pipeline, to deploy to staging and "
+        "prod once approved",
+        {**data, "model_type": "xgboost", "target_accuracy": 0.85, "deploy_to": ["staging", "prod"]},
     )
     w.expect_refusal(
         "ml_engineer",
@@ -403,12 +406,14 @@ def walk(
         ),
         holds=lambda p: p.version == first,
     )
+    if training is not None and first is not None:
+        lineage_step(w, MODEL, first, training)
     second_run, second = train_through_pipeline(
         w,
         "data_scientist",
         f"retrain {MODEL} with deeper trees, reusing the cached preprocessing and features (no deploy)",
         {
-            "data_source": source,
+            **data,
             "model_type": "xgboost",
             "target_accuracy": 0.85,
             "hyperparameters": {"max_depth": 8, "n_estimators": 150},
@@ -1024,6 +1029,7 @@ def print_summary(
 def run_demo(project_dir: Path, echo: Echo = print) -> int:
     """Start the local cloud, walk the lifecycle, stop; 0 when every step behaved as expected."""
     from cirrus.localcloud.cloud import LocalCloud
+    from cirrus.localcloud.databases import LocalPostgres
 
     echo("Cirrus demo: the model lifecycle on the local cloud (no AWS account, no Docker)\n")
     phases: dict[str, float] = {}
@@ -1031,8 +1037,15 @@ def run_demo(project_dir: Path, echo: Echo = print) -> int:
     started = time.perf_counter()
     receiver = start_receiver()
     inbox = AlertInbox.open(receiver)
+    # The source the demo's data comes from: a real PostgreSQL server of its own, started beside the
+    # local cloud and stopped with it.
+    postgres = LocalPostgres(database="payments", user="cirrus_reader")
     cloud = LocalCloud(project_dir, api_port=0, aws_port=0, local_receivers=[receiver.origin])
     try:
+        # Started from this thread: the server is tied to the thread that starts it (it stops when
+        # that thread ends), so not from a pool's worker.
+        postgres.start()
+        echo(f"  ... PostgreSQL {postgres.version} on {postgres.host}:{postgres.port}")
         info = cloud.start(progress=lambda message: echo(f"  ... {message}"))
         phases["start the local cloud and deploy template.yaml"] = time.perf_counter() - started
         echo(f"\n  API {info.api_url}   AWS emulator {info.aws_endpoint_url}\n")
@@ -1049,7 +1062,7 @@ def run_demo(project_dir: Path, echo: Echo = print) -> int:
             bucket, _, key = uri.removeprefix("s3://").partition("/")
             return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
-        walk(walkthrough, info.artifact_bucket, info.api_url, upload, download, inbox)
+        walk(walkthrough, info.artifact_bucket, info.api_url, upload, download, inbox, postgres)
         phases["lifecycle walkthrough over HTTP (two pipeline runs, four deployments)"] = (
             time.perf_counter() - started
         )
@@ -1059,6 +1072,7 @@ def run_demo(project_dir: Path, echo: Echo = print) -> int:
     finally:
         started = time.perf_counter()
         cloud.stop()
+        postgres.stop()
         receiver.stop()
         phases["stop"] = time.perf_counter() - started
     written: Path | str = "not written"

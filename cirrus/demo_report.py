@@ -47,6 +47,7 @@ __all__ = [
 class Section(StrEnum):
     """The groups the demo's steps fall in, in the order the summaries show them."""
 
+    DATA = "data: source, snapshot, features and training set"
     TRAINING = "training pipeline runs"
     APPROVALS = "registration and approvals"
     DEPLOYMENTS = "deployments and the rollback"
