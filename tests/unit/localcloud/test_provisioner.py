@@ -201,15 +201,17 @@ def test_functions_have_their_layers_and_a_resolved_environment(
     cirrus: Deployment, emulator: Emulator
 ) -> None:
     lambda_ = emulator.client("lambda")
-    core, science = _layer(cirrus, "CoreLayer").physical_id, _layer(cirrus, "ScienceLayer").physical_id
+    core = _layer(cirrus, "CoreLayer").physical_id
     declared = _template_resources()
 
     for function in cirrus.of_type("AWS::Lambda::Function"):
         config = lambda_.get_function_configuration(FunctionName=function.physical_id)
         variables = config["Environment"]["Variables"]
         properties = declared[function.logical_id]["Properties"]
-        # Globals give the core layer; the drift functions add the science layer after it.
-        expected = [core, science] if properties.get("Layers") == [{"Ref": "ScienceLayer"}] else [core]
+        # Globals give the core layer; a function adds its own after it (science, connectors, frames).
+        expected = [core] + [
+            _layer(cirrus, layer["Ref"]).physical_id for layer in properties.get("Layers", [])
+        ]
         assert [item["Arn"] for item in config["Layers"]] == expected
         assert variables["REGISTRY_TABLE_NAME"] == cirrus.physical_id("RegistryTable")
         assert variables["IDEMPOTENCY_TABLE_NAME"] == cirrus.physical_id("IdempotencyTable")
