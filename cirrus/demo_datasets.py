@@ -367,10 +367,10 @@ def lineage_step(w: Walkthrough, model: str, version: int, training: TrainingDat
     """The deployed version's lineage, from the model back to the PostgreSQL source."""
 
     def described(lineage: Lineage) -> str:
-        chain = [node.id for node in lineage.nodes if node.kind != "model_version"]
-        return (
-            f"{len(lineage.nodes)} nodes, {len(lineage.edges)} edges: "
-            + " <- ".join([f"{model} v{version}", *chain])[:400]
+        # The data chain only (the training job and pipeline execution are shown by the runs).
+        chain = [node.id for node in lineage.nodes if node.kind in EXPECTED_LINEAGE_KINDS - {"model_version"}]
+        return f"{len(lineage.nodes)} nodes, {len(lineage.edges)} edges: " + " <- ".join(
+            [f"{model} v{version}", *chain]
         )
 
     def complete(lineage: Lineage) -> bool:

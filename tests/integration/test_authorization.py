@@ -308,9 +308,116 @@ def matrix(
         "DELETE /api/v1/pipelines/{pipeline_id}/schedules/{schedule_name}": Cell(
             "DELETE", "/pipelines/training/schedules/training-0000000000000000", RUNNERS
         ),
+        # Data: the admin creates a source that points nowhere (its test fails to connect) and
+        # deletes it after the others met it; every other request names something that does not
+        # exist, or does not fit, so the allowed roles get a 404 or 422 and nothing runs.
+        "POST /api/v1/data/sources": Cell("POST", "/data/sources", ADMINS, MATRIX_SOURCE),
+        "GET /api/v1/data/sources": Cell("GET", "/data/sources", DATA_USERS),
+        "GET /api/v1/data/sources/{name}": Cell("GET", f"/data/sources/{MATRIX_SOURCE['name']}", DATA_USERS),
+        "POST /api/v1/data/sources/{name}/test": Cell(
+            "POST", f"/data/sources/{MATRIX_SOURCE['name']}/test", DATA_USERS
+        ),
+        "DELETE /api/v1/data/sources/{name}": Cell(
+            "DELETE", f"/data/sources/{MATRIX_SOURCE['name']}", ADMINS
+        ),
+        "POST /api/v1/data/datasets/{name}/snapshots": Cell(
+            "POST",
+            "/data/datasets/matrix_probe/snapshots",
+            DATA_USERS,
+            {"source": "no_such_source", "table": "t"},
+        ),
+        "GET /api/v1/data/datasets/{name}/snapshots/{job_id}": Cell(
+            "GET", f"/data/datasets/matrix_probe/snapshots/{NO_JOB}", DATA_USERS
+        ),
+        "GET /api/v1/data/datasets": Cell("GET", "/data/datasets", DATA_USERS),
+        "GET /api/v1/data/datasets/{name}": Cell("GET", "/data/datasets/no_such_dataset", DATA_USERS),
+        "GET /api/v1/data/datasets/{name}/versions": Cell(
+            "GET", "/data/datasets/no_such_dataset/versions", DATA_USERS
+        ),
+        "GET /api/v1/data/datasets/{name}/versions/{version}": Cell(
+            "GET", "/data/datasets/no_such_dataset/versions/1", DATA_USERS
+        ),
+        "GET /api/v1/data/datasets/{name}/versions/{version}/sample": Cell(
+            "GET", "/data/datasets/no_such_dataset/versions/1/sample", DATA_USERS
+        ),
+        "PUT /api/v1/data/transformations/{name}": Cell(
+            "PUT",
+            "/data/transformations/matrix_probe",
+            DATA_USERS,
+            {
+                "inputs": {"orders": "dataset:no_such_dataset@1"},
+                "output": {"dataset": "matrix_probe_out"},
+                "sql": "SELECT * FROM orders",
+            },
+        ),
+        "GET /api/v1/data/transformations": Cell("GET", "/data/transformations", DATA_USERS),
+        "GET /api/v1/data/transformations/{name}": Cell(
+            "GET", "/data/transformations/no_such_transformation", DATA_USERS
+        ),
+        "POST /api/v1/data/transformations/{name}/runs": Cell(
+            "POST", "/data/transformations/no_such_transformation/runs", DATA_USERS
+        ),
+        "GET /api/v1/data/transformations/{name}/runs/{run_id}": Cell(
+            "GET", f"/data/transformations/no_such_transformation/runs/{NO_JOB}", DATA_USERS
+        ),
+        "PUT /api/v1/data/features/{group}": Cell(
+            "PUT", "/data/features/no_such_group", DATA_USERS, {**MATRIX_GROUP, "name": "another_name"}
+        ),
+        "GET /api/v1/data/features": Cell("GET", "/data/features", DATA_USERS),
+        "GET /api/v1/data/features/{group}": Cell("GET", "/data/features/no_such_group", DATA_USERS),
+        "GET /api/v1/data/features/{group}/versions/{version}": Cell(
+            "GET", "/data/features/no_such_group/versions/1", DATA_USERS
+        ),
+        "POST /api/v1/data/features/{group}/ingestions": Cell(
+            "POST",
+            "/data/features/no_such_group/ingestions",
+            DATA_USERS,
+            {"dataset": "dataset:no_such_dataset@1"},
+        ),
+        "GET /api/v1/data/features/{group}/ingestions/{ingestion_id}": Cell(
+            "GET", f"/data/features/no_such_group/ingestions/{NO_JOB}", DATA_USERS
+        ),
+        "PUT /api/v1/data/features/{group}/records": Cell(
+            "PUT", "/data/features/no_such_group/records", DATA_USERS, {"records": [{"customer_id": 1}]}
+        ),
+        "POST /api/v1/data/features/{group}/materializations": Cell(
+            "POST", "/data/features/no_such_group/materializations", DATA_USERS, {}
+        ),
+        "GET /api/v1/data/features/{group}/materializations/{materialization_id}": Cell(
+            "GET", f"/data/features/no_such_group/materializations/{NO_JOB}", DATA_USERS
+        ),
+        "GET /api/v1/data/features/{group}/online": Cell(
+            "GET", "/data/features/no_such_group/online", DATA_USERS, params={"entity": "1"}
+        ),
+        "POST /api/v1/data/training-sets": Cell(
+            "POST",
+            "/data/training-sets",
+            DATA_USERS,
+            {
+                "dataset": "matrix_probe_training",
+                "labels": {"dataset": "dataset:no_such_dataset@1", "label_time": "t"},
+                "feature_groups": [{"group": "no_such_group"}],
+            },
+        ),
+        "GET /api/v1/data/training-sets/{training_set_id}": Cell(
+            "GET", f"/data/training-sets/{NO_JOB}", DATA_USERS
+        ),
     }
 
 
+NO_JOB = "0" * 32
+MATRIX_SOURCE = {
+    "name": f"matrix_probe_{secrets.token_hex(4)}",
+    "type": "postgresql",
+    "connection": {"host": "127.0.0.1", "port": 1, "database": "d", "user": "u", "password": "not-a-secret"},
+}
+# A body whose name differs from the path's group: refused after authorization (422), nothing stored.
+MATRIX_GROUP = {
+    "entity_key": {"name": "customer_id", "type": "int64"},
+    "event_time": "event_time",
+    "features": [{"name": "orders_7d", "type": "int64"}],
+    "owner": "matrix@example.com",
+}
 CYCLIC_PIPELINE = {
     "pipeline_id": "matrix_probe",
     "steps": [
@@ -387,6 +494,35 @@ CELLS = [
     "POST /api/v1/pipelines/{pipeline_id}/runs/{run_id}/retry",
     "GET /api/v1/pipelines/{pipeline_id}/schedules",
     "DELETE /api/v1/pipelines/{pipeline_id}/schedules/{schedule_name}",
+    "POST /api/v1/data/sources",
+    "GET /api/v1/data/sources",
+    "GET /api/v1/data/sources/{name}",
+    "POST /api/v1/data/sources/{name}/test",
+    "DELETE /api/v1/data/sources/{name}",
+    "POST /api/v1/data/datasets/{name}/snapshots",
+    "GET /api/v1/data/datasets/{name}/snapshots/{job_id}",
+    "GET /api/v1/data/datasets",
+    "GET /api/v1/data/datasets/{name}",
+    "GET /api/v1/data/datasets/{name}/versions",
+    "GET /api/v1/data/datasets/{name}/versions/{version}",
+    "GET /api/v1/data/datasets/{name}/versions/{version}/sample",
+    "PUT /api/v1/data/transformations/{name}",
+    "GET /api/v1/data/transformations",
+    "GET /api/v1/data/transformations/{name}",
+    "POST /api/v1/data/transformations/{name}/runs",
+    "GET /api/v1/data/transformations/{name}/runs/{run_id}",
+    "PUT /api/v1/data/features/{group}",
+    "GET /api/v1/data/features",
+    "GET /api/v1/data/features/{group}",
+    "GET /api/v1/data/features/{group}/versions/{version}",
+    "POST /api/v1/data/features/{group}/ingestions",
+    "GET /api/v1/data/features/{group}/ingestions/{ingestion_id}",
+    "PUT /api/v1/data/features/{group}/records",
+    "POST /api/v1/data/features/{group}/materializations",
+    "GET /api/v1/data/features/{group}/materializations/{materialization_id}",
+    "GET /api/v1/data/features/{group}/online",
+    "POST /api/v1/data/training-sets",
+    "GET /api/v1/data/training-sets/{training_set_id}",
 ]
 # Routes that take no user ID token: webhook deliveries (signed) and CI routes (access tokens).
 NON_USER_ROUTES = {f"{method.upper()} {path}" for method, path in UNAUTHENTICATED_ROUTES | set(SCOPED_ROUTES)}

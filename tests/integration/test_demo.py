@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
+
+import pytest
 
 from cirrus.client import CirrusClient
 from cirrus.demo import AlertInbox, Walkthrough, gather_summary, walk, write_summary
-from cirrus.demo_report import AlertTrail
+from cirrus.demo_report import AlertTrail, Section
 from cirrus.localcloud.cloud import LocalCloud, LocalCloudState
+from cirrus.localcloud.databases import LocalPostgres
 from cirrus.localcloud.receiver import Receiver
 from cirrus_core.serving.deployment_models import DeploymentList
 
@@ -17,11 +21,19 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[LocalPostgres]:
+    """The demo's source database: a real PostgreSQL server of its own."""
+    with LocalPostgres(database="payments", user="cirrus_reader") as server:
+        yield server
+
+
 def test_every_demo_step_behaves_as_the_demo_expects(
     clients: dict[str, CirrusClient],
     state: LocalCloudState,
     local_cloud: LocalCloud,
     receiver: Receiver,
+    postgres: LocalPostgres,
     tmp_path: Path,
 ) -> None:
     printed: list[str] = []
@@ -36,12 +48,25 @@ def test_every_demo_step_behaves_as_the_demo_expects(
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
-    walk(walkthrough, state.artifact_bucket, state.api_url, upload, download, AlertInbox.open(receiver))
+    walk(
+        walkthrough,
+        state.artifact_bucket,
+        state.api_url,
+        upload,
+        download,
+        AlertInbox.open(receiver),
+        postgres,
+    )
 
     unexpected = [f"{o.title}: {o.summary}" for o in walkthrough.outcomes if not o.ok]
     assert unexpected == []
     steps = [line for line in printed if re.match(r"\s*\d+\. \[", line)]
     assert len(walkthrough.outcomes) == len(steps) >= 20
+    # The first model was trained from the point-in-time training set built from PostgreSQL, and its
+    # lineage reaches back to the source.
+    data = [o for o in walkthrough.outcomes if o.section is Section.DATA]
+    assert len(data) >= 12
+    assert any("lineage" in o.title and "source:production_db" in o.summary for o in data)
     # The runs' steps were shown as they progressed.
     assert any("train" in line and "Succeeded" in line for line in printed)
     # The drift alert reached the webhook receiver with a signature that verifies.

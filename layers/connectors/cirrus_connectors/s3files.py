@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pyarrow as pa
 
 from cirrus_connectors.base import ConnectionFailed, ExtractionRefused, ExtractRequest, SourceConfig
+from cirrus_core.data.ranged_object import RangedObject
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -145,7 +146,7 @@ class S3FilesConnector:
             with self._aws_errors(f"S3 refused the read of s3://{self._bucket}/{key}"):
                 if file_format == "parquet":
                     batches = _parquet_batches(
-                        _RangedObject(self._client, self._bucket, key, size), chunk_rows
+                        RangedObject(self._client, self._bucket, key, size), chunk_rows
                     )
                 else:
                     body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"]
@@ -249,47 +250,8 @@ def _parse_json_lines(lines: list[bytes], schema: Any) -> Any:
     )
 
 
-def _parquet_batches(source: _RangedObject, chunk_rows: int) -> Iterator[Any]:
+def _parquet_batches(source: RangedObject, chunk_rows: int) -> Iterator[Any]:
     import pyarrow.parquet as pq
 
     with io.BufferedReader(source, buffer_size=RANGE_BUFFER_BYTES) as buffered:
         yield from pq.ParquetFile(buffered).iter_batches(batch_size=chunk_rows)
-
-
-class _RangedObject(io.RawIOBase):
-    """A seekable, read-only view of an S3 object that fetches the byte ranges asked for."""
-
-    def __init__(self, client: Any, bucket: str, key: str, size: int) -> None:
-        super().__init__()
-        self._client = client
-        self._bucket = bucket
-        self._key = key
-        self._size = size
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        self._position = max(0, base + offset)
-        return self._position
-
-    def readinto(self, buffer: Any) -> int:
-        if self._position >= self._size:
-            return 0
-        last = min(self._size, self._position + len(buffer)) - 1
-        response = self._client.get_object(
-            Bucket=self._bucket, Key=self._key, Range=f"bytes={self._position}-{last}"
-        )
-        data = response["Body"].read()
-        view = memoryview(buffer)
-        view[: len(data)] = data
-        self._position += len(data)
-        return len(data)

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from cirrus_core.audit.models import AuditEntry
+    from cirrus_core.data.dataset_store import DatasetStore
     from cirrus_core.data.datasets import DatasetVersion
     from cirrus_core.data.transformations import ProcessorCall, StoredRun, TransformationStepEvent
 
@@ -253,22 +254,6 @@ class LedgerPort(Protocol):
     def fail(self, run: StoredRun, reason: str) -> StoredRun: ...
 
 
-class DatasetsPort(Protocol):
-    def ready_version(self, name: str, version: int) -> DatasetVersion: ...
-
-    def complete_version(
-        self,
-        name: str,
-        version: int,
-        *,
-        columns: list[Column],
-        row_count: int,
-        content_hash: str,
-        files: list[DataFile],
-        audit: AuditEntry | None = None,
-    ) -> DatasetVersion: ...
-
-
 class RunFilesPort(Protocol):
     @property
     def bucket(self) -> str: ...
@@ -290,7 +275,7 @@ class TransformationExecutor:
     def __init__(
         self,
         ledger: LedgerPort,
-        datasets: DatasetsPort,
+        datasets: DatasetStore,
         s3: S3Client,
         files: RunFilesPort,
         *,

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from cirrus_core.audit.models import AuditEntry
     from cirrus_core.caller import Caller
+    from cirrus_core.data.dataset_store import DatasetStore
 
 DEFAULT_SAMPLE_ROWS: Final = 20
 MAX_SAMPLE_ROWS: Final = 100
@@ -95,22 +96,6 @@ class DatasetSample(BaseModel):
     row_count: int = Field(description="The version's rows in all (the sample shows at most `limit`).")
 
 
-class DatasetsPort(Protocol):
-    def dataset(self, name: str) -> Dataset | None: ...
-
-    def latest_ready(self, name: str) -> DatasetVersion: ...
-
-    def require_version(self, name: str, version: int) -> DatasetVersion: ...
-
-    def ready_version(self, name: str, version: int) -> DatasetVersion: ...
-
-    def datasets(self, *, limit: int, after: str | None) -> tuple[list[Dataset], str | None]: ...
-
-    def versions(
-        self, name: str, *, limit: int, after: int | None
-    ) -> tuple[list[DatasetVersion], int | None]: ...
-
-
 class PartsPort(Protocol):
     def open(self, key: str) -> io.BufferedReader: ...
 
@@ -126,7 +111,7 @@ class DatasetReadService:
 
     def __init__(
         self,
-        datasets: DatasetsPort,
+        datasets: DatasetStore,
         parts: Callable[[], PartsPort],
         sampler: Callable[[], SamplerPort],
         *,

@@ -88,7 +88,8 @@ if TYPE_CHECKING:
 
     from cirrus_core.audit.models import AuditEntry
     from cirrus_core.caller import Caller
-    from cirrus_core.data.datasets import Column, DataFile, Dataset, DatasetVersion
+    from cirrus_core.data.dataset_store import DatasetStore
+    from cirrus_core.data.datasets import Column, DataFile, DatasetVersion
     from cirrus_core.data.feature_models import (
         DataProblem,
         FeatureStepEvent,
@@ -149,42 +150,6 @@ class GroupsPort(Protocol):
     def update_training_set(self, training_set: TrainingSet) -> None: ...
 
 
-class DatasetsPort(Protocol):
-    def dataset(self, name: str) -> Dataset | None: ...
-
-    def resolve(self, reference: str) -> DatasetVersion: ...
-
-    def require_version(self, name: str, version: int) -> DatasetVersion: ...
-
-    def begin_version(
-        self,
-        name: str,
-        *,
-        kind: DatasetKind,
-        lineage: Lineage,
-        actor: str,
-        description: str = "",
-        audit: Callable[[int], AuditEntry] | None = None,
-    ) -> DatasetVersion: ...
-
-    def complete_version(
-        self,
-        name: str,
-        version: int,
-        *,
-        columns: list[Column],
-        row_count: int,
-        content_hash: str,
-        files: list[DataFile],
-        lineage: Lineage | None = None,
-        audit: AuditEntry | None = None,
-    ) -> DatasetVersion: ...
-
-    def fail_version(
-        self, name: str, version: int, *, failure: str, audit: AuditEntry | None = None
-    ) -> DatasetVersion: ...
-
-
 class OnlinePort(Protocol):
     def put_latest(self, group: str, version: int, rows: Iterable[OnlineRow]) -> WriteCounts: ...
 
@@ -216,7 +181,7 @@ class FeatureStore:
     def __init__(
         self,
         groups: GroupsPort,
-        datasets: DatasetsPort,
+        datasets: DatasetStore,
         online: OnlinePort,
         staging: StagingPort,
         executions: ExecutionsPort,
@@ -716,7 +681,7 @@ class FeatureJobs:
     def __init__(
         self,
         groups: GroupsPort,
-        datasets: DatasetsPort,
+        datasets: DatasetStore,
         events: EventsPort,
         *,
         bucket: str,

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from cirrus_core.audit.transact import ChangeConditionFailed
 from cirrus_core.data.datasets import Column
+from cirrus_core.data.ranged_object import RangedObject
 from cirrus_core.data.snapshots import SnapshotJob, SnapshotJobStatus, json_value
 
 if TYPE_CHECKING:
@@ -111,45 +112,7 @@ class DatasetParts:
     def open(self, key: str) -> io.BufferedReader:
         """A seekable reader of the part whose reads are ranged GETs."""
         size = int(self._client.head_object(Bucket=self._bucket, Key=key)["ContentLength"])
-        return io.BufferedReader(_RangedObject(self._client, self._bucket, key, size), READ_BLOCK_BYTES)
-
-
-class _RangedObject(io.RawIOBase):
-    """A read-only, seekable view of one S3 object; each read is one ranged GET."""
-
-    def __init__(self, client: S3Client, bucket: str, key: str, size: int) -> None:
-        super().__init__()
-        self._client = client
-        self._bucket = bucket
-        self._key = key
-        self._size = size
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        self._position = max(0, base + offset)
-        return self._position
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        if self._position >= self._size or not len(view):
-            return 0
-        end = min(self._size, self._position + len(view)) - 1
-        body = self._client.get_object(
-            Bucket=self._bucket, Key=self._key, Range=f"bytes={self._position}-{end}"
-        )["Body"].read()
-        view[: len(body)] = body
-        self._position += len(body)
-        return len(body)
+        return io.BufferedReader(RangedObject(self._client, self._bucket, key, size), READ_BLOCK_BYTES)
 
 
 class ParquetSampler:

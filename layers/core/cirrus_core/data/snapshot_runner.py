@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from cirrus_core.audit.models import AuditCategory, AuditEntry
 from cirrus_core.data.connection import ExtractRequest
+from cirrus_core.data.dataset_events import version_created
 from cirrus_core.data.datasets import (
     DataFile,
     Lineage,
@@ -294,7 +295,17 @@ class SnapshotRunner:
             row_count=version.row_count,
             completed_at=now,
         )
-        self._events.publish([_version_created(done, version, now)])
+        self._events.publish(
+            [
+                version_created(
+                    version,
+                    job_id=done.job_id,
+                    actor=done.created_by,
+                    at=now,
+                    extends_version=done.base_version,
+                )
+            ]
+        )
         return done
 
     # -- Record failure ----------------------------------------------------------------------------------
@@ -392,35 +403,6 @@ def _outcome(job: SnapshotJob) -> dict[str, Any]:
         "status": job.status.value,
         "row_count": job.row_count,
     }
-
-
-def _version_created(job: SnapshotJob, version: DatasetVersion, at: datetime) -> LifecycleEvent:
-    lineage = version.lineage
-    return LifecycleEvent(
-        "dataset.version_created",
-        {
-            "dataset": version.dataset,
-            "version": version.version,
-            "reference": version.reference,
-            "kind": version.kind.value,
-            "location": version.location,
-            "row_count": version.row_count,
-            "content_hash": version.content_hash,
-            "file_count": len(version.files),
-            "column_count": len(version.columns),
-            "job_id": job.job_id,
-            "extends_version": job.base_version,
-            "lineage": {
-                "source": lineage.source,
-                "source_type": lineage.source_type,
-                "watermark": lineage.watermark.model_dump(mode="json") if lineage.watermark else None,
-                "inputs": [item.model_dump(mode="json") for item in lineage.inputs],
-                "transformation": lineage.transformation,
-            },
-        },
-        actor=job.created_by,
-        occurred_at=at,
-    )
 
 
 def _snapshot_failed(job: SnapshotJob, at: datetime) -> LifecycleEvent:

@@ -50,29 +50,9 @@ if TYPE_CHECKING:
 
     from cirrus_core.audit.models import AuditEntry
     from cirrus_core.caller import Caller
-    from cirrus_core.data.datasets import Dataset, DatasetVersion
+    from cirrus_core.data.dataset_store import DatasetStore
+    from cirrus_core.data.datasets import Dataset
     from cirrus_core.data.snapshots import CreateSnapshotRequest
-
-
-class DatasetsPort(Protocol):
-    def dataset(self, name: str) -> Dataset | None: ...
-
-    def latest_ready(self, name: str) -> DatasetVersion: ...
-
-    def begin_version(
-        self,
-        name: str,
-        *,
-        kind: DatasetKind,
-        lineage: Lineage,
-        actor: str,
-        description: str = "",
-        audit: Callable[[int], AuditEntry] | None = None,
-    ) -> DatasetVersion: ...
-
-    def fail_version(
-        self, name: str, version: int, *, failure: str, audit: AuditEntry | None = None
-    ) -> DatasetVersion: ...
 
 
 class JobsPort(Protocol):
@@ -96,7 +76,7 @@ class SnapshotService:
 
     def __init__(
         self,
-        datasets: DatasetsPort,
+        datasets: DatasetStore,
         jobs: JobsPort,
         source_type: Callable[[str], str],
         executions: ExecutionsPort,

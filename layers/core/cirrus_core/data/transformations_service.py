@@ -23,6 +23,7 @@ from cirrus_core.audit.entries import entry_for
 from cirrus_core.audit.models import AuditCategory, AuditEntry
 from cirrus_core.audit.transact import ChangeConditionFailed
 from cirrus_core.authz import Resource, authorize, determining_policies
+from cirrus_core.data.dataset_events import version_created
 from cirrus_core.data.datasets import (
     DatasetInput,
     DatasetKind,
@@ -60,7 +61,6 @@ from cirrus_core.errors import (
     TransformationRunNotFound,
     TransformationStepError,
 )
-from cirrus_core.events import LifecycleEvent
 from cirrus_core.observability import logger
 from cirrus_core.pagination import decode_token, encode_token
 
@@ -68,12 +68,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from cirrus_core.caller import Caller
-    from cirrus_core.data.datasets import Dataset, DatasetVersion
+    from cirrus_core.data.dataset_store import DatasetStore
+    from cirrus_core.data.datasets import DatasetVersion
     from cirrus_core.data.transformations import (
         ProcessorCall,
         PutTransformationRequest,
         TransformationStepEvent,
     )
+    from cirrus_core.events import LifecycleEvent
 
 _PUT_ATTEMPTS = 5
 
@@ -97,31 +99,6 @@ class TransformationStorePort(Protocol):
     def run(self, name: str, run_id: str) -> StoredRun | None: ...
 
     def replace_run(self, run: StoredRun, *, expected: Iterable[TransformationRunStatus]) -> None: ...
-
-
-class DatasetsPort(Protocol):
-    def dataset(self, name: str) -> Dataset | None: ...
-
-    def ready_version(self, name: str, version: int) -> DatasetVersion: ...
-
-    def resolve(self, reference: str) -> DatasetVersion: ...
-
-    def require_version(self, name: str, version: int) -> DatasetVersion: ...
-
-    def begin_version(
-        self,
-        name: str,
-        *,
-        kind: DatasetKind,
-        lineage: Lineage,
-        actor: str,
-        description: str = "",
-        audit: Callable[[int], AuditEntry] | None = None,
-    ) -> DatasetVersion: ...
-
-    def fail_version(
-        self, name: str, version: int, *, failure: str, audit: AuditEntry | None = None
-    ) -> DatasetVersion: ...
 
 
 class ModulesPort(Protocol):
@@ -152,7 +129,7 @@ class TransformationService:
     def __init__(
         self,
         store: TransformationStorePort,
-        datasets: DatasetsPort,
+        datasets: DatasetStore,
         modules: ModulesPort,
         executions: ExecutionsPort,
         check: Callable[[], TransformationChecker],
@@ -405,7 +382,7 @@ class RunLedger:
     def __init__(
         self,
         store: TransformationStorePort,
-        datasets: DatasetsPort,
+        datasets: DatasetStore,
         events: EventsPort,
         *,
         audit_enabled: bool = True,
@@ -450,7 +427,8 @@ class RunLedger:
             }
         )
         self._store.replace_run(done, expected=[TransformationRunStatus.RUNNING])
-        self._events.publish([version_created(done, version, now)])
+        # The schema's job: the run that made the version (a run id is 32 hex digits too).
+        self._events.publish([version_created(version, job_id=done.run_id, actor=done.started_by, at=now)])
         logger.info(
             "Transformation run succeeded",
             extra={"run_id": run.run_id, "output": version.reference, "rows": version.row_count},
@@ -513,34 +491,3 @@ def failure_reason(error: Mapping[str, Any] | None) -> str:
     if name in {"States.Timeout", "States.HeartbeatTimeout"} or "Task timed out" in message:
         return "The transformation ran out of time: transform less at once, or use a Spark runtime."
     return (f"{name}: {message}" if message and name not in message else message or name)[:MAX_FAILURE]
-
-
-def version_created(run: StoredRun, version: DatasetVersion, at: datetime) -> LifecycleEvent:
-    """`dataset.version_created` for a transformation's output version (kind transformation)."""
-    lineage = version.lineage
-    return LifecycleEvent(
-        "dataset.version_created",
-        {
-            "dataset": version.dataset,
-            "version": version.version,
-            "reference": version.reference,
-            "kind": version.kind.value,
-            "location": version.location,
-            "row_count": version.row_count,
-            "content_hash": version.content_hash,
-            "file_count": len(version.files),
-            "column_count": len(version.columns),
-            # The schema's job: the run that made the version (a run id is 32 hex digits too).
-            "job_id": run.run_id,
-            "extends_version": None,
-            "lineage": {
-                "source": None,
-                "source_type": None,
-                "watermark": None,
-                "inputs": [item.model_dump(mode="json") for item in lineage.inputs],
-                "transformation": lineage.transformation,
-            },
-        },
-        actor=run.started_by,
-        occurred_at=at,
-    )
