@@ -6,7 +6,7 @@ deterministic, vacuumed and read once before timing so both sides find it in mem
 
 Measured, each run in a fresh interpreter (a subprocess), alternating so machine load affects both:
 - Cirrus: `cirrus_connectors.postgresql` extracting the table (server-side cursor, CHUNK_ROWS rows a
-  batch) into `write_snapshot` (zstd Parquet parts of PART_ROWS rows, file and content hashes);
+  batch) into `write_snapshot` (zstd Parquet parts of PART_ROWS rows, each part's SHA-256);
 - baseline: what a pandas user writes: `pandas.read_sql("SELECT * FROM ...", <psycopg connection>)`
   into one DataFrame, then `DataFrame.to_parquet(compression="zstd")`.
 
@@ -18,11 +18,10 @@ ids) before any figure is printed.
 The check: the connector's peak must stay under MEMORY_LIMIT_MB in every run, whatever the table's
 size. It holds one fetch of FETCH_ROWS (10,000) rows as Python objects (~500 bytes a row: ~5 MB),
 the batch being assembled from those fetches and its joined copy (50,000 rows at ~110 bytes: ~6 MB
-each), the rows waiting to make up one hashing batch and its canonical copy (< 65,536 rows: ~7 MB
-each), and the Parquet writer's current row group and page buffers: about 65 MB measured with the
-interpreter's and allocators' overheads. The limit, 128 MB, is twice that and an eighth of a 1 GB
-Lambda function; holding the whole table would take over 1 GB (the pandas figure). `main()` exits
-non-zero when the check fails.
+each), and the Parquet writer's current row group and page buffers: 66-74 MB measured with the
+interpreter's and allocators' overheads. The limit, 128 MB, is under twice that and an eighth of a
+1 GB Lambda function; holding the whole table would take over 1 GB (the pandas figure). `main()`
+exits non-zero when the check fails.
 """
 
 from __future__ import annotations
