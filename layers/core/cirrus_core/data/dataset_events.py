@@ -1,9 +1,11 @@
-"""`dataset.version_created`: one event for every producer of a ready dataset version."""
+"""What every producer of a dataset version records: the `dataset.version_created` event and the
+audit entry of a job step's change to the version."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cirrus_core.audit.models import AuditCategory, AuditEntry
 from cirrus_core.events import LifecycleEvent
 
 if TYPE_CHECKING:
@@ -45,4 +47,18 @@ def version_created(
         },
         actor=actor,
         occurred_at=at,
+    )
+
+
+def version_change_audit(
+    *, at: datetime, actor: str, dataset: str, version: int, action: str, job_id: str
+) -> AuditEntry:
+    """The audit entry of a job step changing a dataset version, in the name of who started the job."""
+    return AuditEntry(
+        at=at,
+        actor=actor,
+        action=action,
+        resource=f"data/dataset/{dataset}/v{version}",
+        category=AuditCategory.CHANGE,
+        request_id=job_id,
     )

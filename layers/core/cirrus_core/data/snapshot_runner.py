@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from pydantic import ValidationError
 
-from cirrus_core.audit.models import AuditCategory, AuditEntry
 from cirrus_core.data.connection import ExtractRequest
-from cirrus_core.data.dataset_events import version_created
+from cirrus_core.data.dataset_events import version_change_audit, version_created
 from cirrus_core.data.datasets import (
     DataFile,
     Lineage,
@@ -49,6 +48,7 @@ from cirrus_core.observability import logger
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
+    from cirrus_core.audit.models import AuditEntry
     from cirrus_core.data.connection import SourceConfig
     from cirrus_core.data.datasets import Column, DatasetVersion
     from cirrus_core.data.snapshot_service import JobsPort
@@ -356,13 +356,13 @@ class SnapshotRunner:
     def _audit(self, job: SnapshotJob, action: str) -> AuditEntry | None:
         if not self._audit_enabled:
             return None
-        return AuditEntry(
+        return version_change_audit(
             at=self._clock(),
             actor=job.created_by,
+            dataset=job.dataset,
+            version=job.version,
             action=action,
-            resource=f"data/dataset/{job.dataset}/v{job.version}",
-            category=AuditCategory.CHANGE,
-            request_id=job.job_id,
+            job_id=job.job_id,
         )
 
 

@@ -23,7 +23,7 @@ from cirrus_core.audit.entries import entry_for
 from cirrus_core.audit.models import AuditCategory, AuditEntry
 from cirrus_core.audit.transact import ChangeConditionFailed
 from cirrus_core.authz import Resource, authorize, determining_policies
-from cirrus_core.data.dataset_events import version_created
+from cirrus_core.data.dataset_events import version_change_audit, version_created
 from cirrus_core.data.datasets import (
     DatasetInput,
     DatasetKind,
@@ -405,13 +405,13 @@ class RunLedger:
         """The audit entry of a step's change to the run's version, in the name of who started the run."""
         if not self._audit_enabled:
             return None
-        return AuditEntry(
+        return version_change_audit(
             at=self._clock(),
             actor=run.started_by,
+            dataset=run.output.dataset,
+            version=run.output.version,
             action=action,
-            resource=f"data/dataset/{run.output.dataset}/v{run.output.version}",
-            category=AuditCategory.CHANGE,
-            request_id=run.run_id,
+            job_id=run.run_id,
         )
 
     def succeed(self, run: StoredRun, version: DatasetVersion) -> StoredRun:
